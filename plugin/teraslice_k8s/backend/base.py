@@ -1,0 +1,92 @@
+"""The seam between the master and whatever runs execution processes.
+
+Implementations: :mod:`teraslice_k8s.kubernetes.backend` (a Job + Service + worker Deployment
+per execution) and :mod:`teraslice_k8s.backend.local` (local processes, the embedded default).
+The master owns policy (statuses, what to reconcile); a backend only creates, observes and
+removes processes, and reports what it observes through :class:`BackendEvent`s.
+
+Start sequence driven by the master (Teraslice's allocator):
+``set_status(scheduling)`` -> ``allocate_controller(ex)`` -> ``set_status(initializing,
+{slicer_hostname, slicer_port})`` -> ``allocate_workers(ex_with_those_fields)``.
+Any exception there -> the master sets ``failed`` and calls ``stop_execution(ex_id)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from teraslice_k8s.errors import TerasliceError
+
+ScaleAction = Literal["add", "remove", "set"]
+
+#: Port the execution controller serves on (health, worker messaging, master commands).
+SLICER_PORT = 45680
+
+
+class BackendError(TerasliceError):
+    """The backend could not do what was asked; ``str()`` is safe to show to users."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerAddress:
+    """Where workers and the master reach an execution controller."""
+
+    hostname: str
+    port: int = SLICER_PORT
+
+
+class EventKind(StrEnum):
+    #: The controller process ended without error (its Job completed / exit code 0).
+    CONTROLLER_SUCCEEDED = "controller_succeeded"
+    #: The controller process failed, was evicted, or cannot start (image pull error...).
+    CONTROLLER_FAILED = "controller_failed"
+    #: A pod/process is waiting (unschedulable, pulling...); ``reason`` says why.
+    PENDING = "pending"
+    #: Every process of the execution is gone.
+    GONE = "gone"
+
+
+@dataclass(frozen=True, slots=True)
+class BackendEvent:
+    ex_id: str
+    kind: EventKind
+    reason: str = ""
+
+
+EventListener = Callable[[BackendEvent], None]
+
+
+class Backend(Protocol):
+    """What the master needs from a cluster manager."""
+
+    #: Reported as ``clustering_type`` by ``GET /`` (``kubernetesV2``, ``kubernetes``, ``local``).
+    clustering_type: str
+
+    def start(self, listener: EventListener) -> None:
+        """Begin observing (watch / process monitor); events go to ``listener`` from any thread."""
+        ...
+
+    def allocate_controller(self, execution: Mapping[str, Any]) -> ControllerAddress: ...
+
+    def allocate_workers(self, execution: Mapping[str, Any]) -> None: ...
+
+    def stop_execution(self, ex_id: str, *, force: bool = False) -> None:
+        """Remove the execution's processes; idempotent (an already-gone execution is fine)."""
+        ...
+
+    def scale_workers(self, ex_id: str, action: ScaleAction, count: int) -> int:
+        """Change the worker count; returns the new total (never below 0)."""
+        ...
+
+    def execution_ids(self) -> set[str]:
+        """Ex ids that still have processes/objects (for stop completion and reconciliation)."""
+        ...
+
+    def cluster_state(self) -> dict[str, Any]:
+        """Teraslice's ``GET /v1/cluster/state`` object (node id -> node)."""
+        ...
+
+    def close(self) -> None: ...
