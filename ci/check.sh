@@ -12,6 +12,8 @@ ruff check plugin tests benchmarks
 ruff format --check plugin tests benchmarks
 echo "== mypy (strict on plugin/)"
 mypy
+echo "== import layering (import-linter)"
+lint-imports
 echo "== chart lint (ct lint equivalent)"
 bash ci/lint-chart.sh
 echo "== pytest"
