@@ -1,23 +1,61 @@
-"""The only module that imports the ``kubernetes`` client (see its docstring once complete).
+"""The only module that imports the ``kubernetes`` client.
+
+Everything else in the package talks to Kubernetes through :class:`KubeApi`, with plain dict
+manifests in and plain dicts out (responses are read raw, never through the client's generated
+models, whose shape and validation change between client releases). Failures leave this module
+only as :mod:`teraslice_k8s.kubernetes.errors` classes.
+
+Retry policy (:meth:`KubeApi._call`): only :class:`~.errors.Transient` failures (5xx, 429,
+timeouts, connection errors) are retried, at most ``ApiSettings.attempts`` attempts in total,
+waiting ``min(cap, base * 2**(n-1))`` scaled by a jitter in [0.5, 1.5) between attempts
+(``Retry-After`` when a 429/503 sends one, still capped). Every failed attempt is logged as
+``attempt #n/N``. 400/401/403/404/409/410/422 are final at once: retrying cannot change them.
 
 ``RBAC_RULES`` lists exactly the API verbs this module calls; the chart's Role must grant
-exactly these (``tests/chart`` checks both directions).
+exactly these (``tests/chart`` checks both directions). Each call below names its verb.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final, NoReturn
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from teraslice_k8s.kubernetes.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    Gone,
+    Invalid,
+    KubeError,
+    NotFound,
+    Transient,
+    Unauthorized,
+    truncate,
+)
+
+log = logging.getLogger(__name__)
 
 #: (apiGroup, resource) -> verbs this module uses. Keep in sync with the calls below;
 #: the chart renders its Role from the same data (values are checked by tests/chart).
 RBAC_RULES: Final[tuple[dict[str, tuple[str, ...]], ...]] = (
-    # pods: cluster state (list/watch), force stop (delete), failure reasons (get)
-    {"apiGroups": ("",), "resources": ("pods",), "verbs": ("get", "list", "watch", "delete")},
-    # the execution controller Service
+    # pods: cluster state and failure reasons (list/watch), force stop (delete)
+    {"apiGroups": ("",), "resources": ("pods",), "verbs": ("list", "watch", "delete")},
+    # the execution controller Service: create, adopt on 409 (get), force stop (list), stop (delete)
     {"apiGroups": ("",), "resources": ("services",), "verbs": ("get", "list", "create", "delete")},
     # the worker ConfigMap must exist before an execution starts
     {"apiGroups": ("",), "resources": ("configmaps",), "verbs": ("get",)},
-    # worker Deployments: create, scale (patch), track (list/watch), stop (delete)
+    # worker Deployments: create, adopt on 409 (get), scale (patch), track (list/watch), stop (delete)
     {
         "apiGroups": ("apps",),
         "resources": ("deployments",),
@@ -25,10 +63,528 @@ RBAC_RULES: Final[tuple[dict[str, tuple[str, ...]], ...]] = (
     },
     # force stop removes worker ReplicaSets before their Deployment
     {"apiGroups": ("apps",), "resources": ("replicasets",), "verbs": ("list", "delete")},
-    # execution controller Jobs
+    # execution controller Jobs: create, adopt on 409 (get), track (list/watch), stop (delete)
     {
         "apiGroups": ("batch",),
         "resources": ("jobs",),
         "verbs": ("get", "list", "watch", "create", "delete"),
     },
 )
+
+#: HTTP statuses that are worth another attempt.
+_TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+
+
+class Kind(StrEnum):
+    """The object kinds this module handles (one row each in the call table)."""
+
+    JOB = "Job"
+    SERVICE = "Service"
+    DEPLOYMENT = "Deployment"
+    POD = "Pod"
+    REPLICA_SET = "ReplicaSet"
+    CONFIG_MAP = "ConfigMap"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """How :class:`KubeApi` talks to the API server."""
+
+    #: Namespace of every call (the master's ``kubernetes_namespace``).
+    namespace: str = "default"
+    #: Total attempts for a transient failure (1 = no retry).
+    attempts: int = 4
+    #: First backoff, seconds; doubles per attempt.
+    backoff_base: float = 0.5
+    #: Longest single wait, seconds (also caps ``Retry-After``).
+    backoff_cap: float = 10.0
+    #: Client-side timeout of one request (connect + read), seconds.
+    request_timeout: float = 30.0
+    #: Sleeps between attempts; tests inject a recorder so retries take no time.
+    sleep: Callable[[float], None] = time.sleep
+    #: Returns a float in [0, 1) for the backoff jitter.
+    jitter: Callable[[], float] = random.random
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectList:
+    """The items of a list call and the list's ``metadata.resourceVersion`` (to watch from)."""
+
+    items: list[dict[str, Any]]
+    resource_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One watch event: ``type`` is ``ADDED``/``MODIFIED``/``DELETED``/``BOOKMARK``."""
+
+    type: str
+    object: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ops:
+    """One row of the call table: where a kind lives and the client methods that reach it."""
+
+    api_version: str
+    resource: str
+    create: Callable[..., Any] | None
+    read: Callable[..., Any] | None
+    list: Callable[..., Any] | None
+    delete: Callable[..., Any] | None
+    patch: Callable[..., Any] | None = None
+
+    @property
+    def group_resource(self) -> str:
+        """``batch/jobs``, ``apps/deployments``, ``pods`` (core group has no prefix)."""
+        group = self.api_version.rpartition("/")[0]
+        return f"{group}/{self.resource}" if group else self.resource
+
+
+def load_client_configuration(
+    *, host: str | None = None, kubeconfig: str | None = None, context: str | None = None
+) -> Any:
+    """A ``kubernetes.client.Configuration`` for this process.
+
+    ``host``: talk plain HTTP(S) to that URL without credentials (tests, emulator).
+    Otherwise in-cluster credentials when ``KUBERNETES_SERVICE_HOST`` and ``_PORT`` are both set
+    (the master runs in a pod), else the kubeconfig (``kubeconfig`` path, ``$KUBECONFIG`` or
+    ``~/.kube/config``; the seed's "master runs locally" mode).
+    """
+    configuration = k8s_client.Configuration()
+    if host is not None:
+        configuration.host = host.rstrip("/")
+    elif os.environ.get("KUBERNETES_SERVICE_HOST") and os.environ.get("KUBERNETES_SERVICE_PORT"):
+        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context, client_configuration=configuration
+        )
+    # Our own loop retries (bounded and logged); urllib3 must not retry silently underneath it.
+    configuration.retries = False
+    return configuration
+
+
+class KubeApi:
+    """Create / get / list / watch / delete / scale namespaced objects, as plain dicts.
+
+    Thread-safe for concurrent calls (the client's urllib3 pool is); one instance per master.
+    """
+
+    def __init__(self, settings: ApiSettings, configuration: Any = None) -> None:
+        self.settings = settings
+        self._api_client = k8s_client.ApiClient(configuration or load_client_configuration())
+        batch = k8s_client.BatchV1Api(self._api_client)
+        apps = k8s_client.AppsV1Api(self._api_client)
+        core = k8s_client.CoreV1Api(self._api_client)
+        # The explicit call table (no method names built from strings).
+        self._ops: dict[Kind, _Ops] = {
+            Kind.JOB: _Ops(
+                "batch/v1",
+                "jobs",
+                create=batch.create_namespaced_job,
+                read=batch.read_namespaced_job,
+                list=batch.list_namespaced_job,
+                delete=batch.delete_namespaced_job,
+            ),
+            Kind.SERVICE: _Ops(
+                "v1",
+                "services",
+                create=core.create_namespaced_service,
+                read=core.read_namespaced_service,
+                list=core.list_namespaced_service,
+                delete=core.delete_namespaced_service,
+            ),
+            Kind.DEPLOYMENT: _Ops(
+                "apps/v1",
+                "deployments",
+                create=apps.create_namespaced_deployment,
+                read=apps.read_namespaced_deployment,
+                list=apps.list_namespaced_deployment,
+                delete=apps.delete_namespaced_deployment,
+                patch=apps.patch_namespaced_deployment,
+            ),
+            Kind.POD: _Ops(
+                "v1",
+                "pods",
+                create=None,
+                read=None,
+                list=core.list_namespaced_pod,
+                delete=core.delete_namespaced_pod,
+            ),
+            Kind.REPLICA_SET: _Ops(
+                "apps/v1",
+                "replicasets",
+                create=None,
+                read=None,
+                list=apps.list_namespaced_replica_set,
+                delete=apps.delete_namespaced_replica_set,
+            ),
+            Kind.CONFIG_MAP: _Ops(
+                "v1",
+                "configmaps",
+                create=None,
+                read=core.read_namespaced_config_map,
+                list=None,
+                delete=None,
+            ),
+        }
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.namespace
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._api_client.close()  # type: ignore[no-untyped-call]
+
+    # ------------------------------------------------------------------------------ verbs
+
+    def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create ``body`` (kind from ``body["kind"]``); returns the object the server stored.
+
+        Unknown fields are rejected (``fieldValidation=Strict``) rather than silently dropped.
+        Raises :class:`~.errors.AlreadyExists` on a name clash.
+        """
+        kind = Kind(body["kind"])
+        ops = self._ops[kind]
+        name = str(body.get("metadata", {}).get("name", ""))
+        create = _require(ops.create, "create", kind)
+        return self._json(
+            "create",
+            ops,
+            name,
+            # RBAC: create
+            lambda: create(
+                self.namespace,
+                dict(body),
+                field_validation="Strict",
+                _preload_content=False,
+                _request_timeout=self.settings.request_timeout,
+            ),
+        )
+
+    def get(self, kind: Kind, name: str) -> dict[str, Any]:
+        """The object ``name``; raises :class:`~.errors.NotFound` when it does not exist."""
+        ops = self._ops[kind]
+        read = _require(ops.read, "get", kind)
+        return self._json(
+            "get",
+            ops,
+            name,
+            # RBAC: get
+            lambda: read(
+                name,
+                self.namespace,
+                _preload_content=False,
+                _request_timeout=self.settings.request_timeout,
+            ),
+        )
+
+    def list(self, kind: Kind, label_selector: str) -> ObjectList:
+        """Every object matching ``label_selector``, plus the list's resourceVersion."""
+        ops = self._ops[kind]
+        list_ = _require(ops.list, "list", kind)
+        data = self._json(
+            "list",
+            ops,
+            "",
+            # RBAC: list
+            lambda: list_(
+                self.namespace,
+                label_selector=label_selector,
+                _preload_content=False,
+                _request_timeout=self.settings.request_timeout,
+            ),
+        )
+        items = data.get("items") or []
+        for item in items:
+            # Lists omit kind/apiVersion on items; put them back so items look like gets.
+            item.setdefault("kind", kind.value)
+            item.setdefault("apiVersion", ops.api_version)
+        return ObjectList(items, str((data.get("metadata") or {}).get("resourceVersion") or ""))
+
+    def watch(
+        self, kind: Kind, label_selector: str, resource_version: str, timeout: float
+    ) -> Iterator[WatchEvent]:
+        """Stream changes after ``resource_version`` until the server ends the watch.
+
+        The server closes the stream after ``timeout`` seconds; the client gives up
+        ``request_timeout`` later. Establishing the watch is retried like any call; a failure
+        mid-stream raises :class:`~.errors.Transient`, an expired resourceVersion
+        :class:`~.errors.Gone` (relist and watch again).
+        """
+        ops = self._ops[kind]
+        list_ = _require(ops.list, "watch", kind)
+        response = self._call(
+            "watch",
+            ops,
+            "",
+            # RBAC: watch
+            lambda: list_(
+                self.namespace,
+                label_selector=label_selector,
+                resource_version=resource_version or None,
+                timeout_seconds=max(1, int(timeout)),
+                allow_watch_bookmarks=True,
+                watch=True,
+                _preload_content=False,
+                _request_timeout=(self.settings.request_timeout, timeout + self.settings.request_timeout),
+            ),
+        )
+        try:
+            for line in _lines(response, ops):
+                try:
+                    event = json.loads(line)
+                except ValueError as e:
+                    raise Transient(f"watch {ops.group_resource}: malformed event {truncate(line)!r}") from e
+                if event.get("type") == "ERROR":
+                    _raise_watch_error(event.get("object") or {}, ops, self.namespace)
+                yield WatchEvent(str(event.get("type")), event.get("object") or {})
+        finally:
+            response.release_conn()
+
+    def delete(
+        self,
+        kind: Kind,
+        name: str,
+        *,
+        propagation: str = "Background",
+        grace_period: int | None = None,
+    ) -> bool:
+        """Delete ``name``; returns False when it was already gone (404 counts as success)."""
+        if not name:
+            raise ValueError(f"name of the {kind.value} to delete must be set, got {name!r}")
+        ops = self._ops[kind]
+        delete = _require(ops.delete, "delete", kind)
+        options: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "propagationPolicy": propagation,
+        }
+        if grace_period is not None:
+            options["gracePeriodSeconds"] = grace_period
+        try:
+            self._call(
+                "delete",
+                ops,
+                name,
+                # RBAC: delete
+                lambda: delete(
+                    name,
+                    self.namespace,
+                    body=options,
+                    _preload_content=False,
+                    _request_timeout=self.settings.request_timeout,
+                ),
+            ).release_conn()
+        except NotFound:
+            return False
+        return True
+
+    def patch_replicas(self, name: str, replicas: int) -> dict[str, Any]:
+        """Set the Deployment's ``spec.replicas`` with a JSON Patch (as Teraslice does)."""
+        if replicas < 0:
+            raise ValueError(f"replicas must not be negative, got {replicas}")
+        ops = self._ops[Kind.DEPLOYMENT]
+        patch = _require(ops.patch, "patch", Kind.DEPLOYMENT)
+        body = [{"op": "replace", "path": "/spec/replicas", "value": replicas}]
+        return self._json(
+            "patch",
+            ops,
+            name,
+            # RBAC: patch
+            lambda: patch(
+                name,
+                self.namespace,
+                body,
+                _content_type="application/json-patch+json",
+                _preload_content=False,
+                _request_timeout=self.settings.request_timeout,
+            ),
+        )
+
+    # ------------------------------------------------------------------------------ plumbing
+
+    def _json(self, verb: str, ops: _Ops, name: str, request: Callable[[], Any]) -> dict[str, Any]:
+        response = self._call(verb, ops, name, request)
+        try:
+            data = json.loads(response.data)
+        except ValueError as e:
+            raise KubeError(
+                f"{_describe(verb, ops, name, self.namespace)}: the API answered with a "
+                f"non-JSON body {truncate(repr(response.data))}",
+                status=response.status,
+            ) from e
+        finally:
+            response.release_conn()
+        if not isinstance(data, dict):
+            raise KubeError(f"{_describe(verb, ops, name, self.namespace)}: unexpected response")
+        return data
+
+    def _call(self, verb: str, ops: _Ops, name: str, request: Callable[[], Any]) -> Any:
+        """Run ``request`` with the retry policy of the module docstring; map every failure."""
+        settings = self.settings
+        attempts = max(1, settings.attempts)
+        what = _describe(verb, ops, name, self.namespace)
+        for attempt in range(1, attempts + 1):
+            try:
+                return request()
+            except Exception as e:
+                error = map_error(e, verb, ops.group_resource, name, self.namespace)
+                if not isinstance(error, Transient):
+                    raise error from e
+                if attempt == attempts:
+                    log.warning("%s: attempt #%d/%d failed: %s; escalating", what, attempt, attempts, error)
+                    raise error from e
+                wait = self._backoff(attempt, error.retry_after)
+                log.warning(
+                    "%s: attempt #%d/%d failed: %s; will retry in %.2fs",
+                    what,
+                    attempt,
+                    attempts,
+                    error,
+                    wait,
+                )
+            settings.sleep(wait)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        settings = self.settings
+        if retry_after is not None:
+            return max(0.0, min(settings.backoff_cap, retry_after))
+        base = settings.backoff_base * 2.0 ** (attempt - 1)
+        return min(settings.backoff_cap, base * (0.5 + settings.jitter()))
+
+
+def map_error(error: Exception, verb: str, resource: str, name: str, namespace: str) -> KubeError:
+    """Translate a client/transport exception into the :mod:`~.errors` hierarchy.
+
+    ``resource`` is ``group/plural`` (``batch/jobs``; ``pods`` for the core group).
+    """
+    target = f'{resource} "{name}"' if name else resource
+    if isinstance(error, k8s_client.ApiException):
+        return _map_status(error, verb, resource, target, namespace)
+    if isinstance(error, urllib3.exceptions.TimeoutError | TimeoutError):
+        return Transient(f'{verb} {target} in namespace "{namespace}": timed out ({truncate(str(error))})')
+    if isinstance(error, urllib3.exceptions.HTTPError | ConnectionError | OSError):
+        return Transient(
+            f'{verb} {target} in namespace "{namespace}": connection failed ({truncate(str(error))})'
+        )
+    if isinstance(error, ValueError | TypeError):
+        # The client validates request models itself (pydantic in client >= 37).
+        return Invalid(
+            f'{verb} {target} in namespace "{namespace}": the request was rejected before it was '
+            f"sent: {truncate(str(error))}"
+        )
+    return KubeError(f'{verb} {target} in namespace "{namespace}": {truncate(repr(error))}')
+
+
+def _map_status(error: Any, verb: str, resource: str, target: str, namespace: str) -> KubeError:
+    status = int(error.status or 0)
+    payload = _status_payload(error.body)
+    detail = str(payload.get("message")) if payload else truncate(str(error.body or error.reason or ""))
+    where = f'{verb} {target} in namespace "{namespace}"'
+    if status == 401:
+        return Unauthorized(
+            f"unauthorized: the API server refused the master's credentials ({where})",
+            status=status,
+            payload=payload,
+        )
+    if status == 403:
+        return Forbidden(
+            f'forbidden: the master\'s ServiceAccount may not "{verb}" "{resource}" in namespace '
+            f'"{namespace}" — grant it in the Role',
+            status=status,
+            payload=payload,
+        )
+    if status == 404:
+        return NotFound(f"{where}: not found ({detail})", status=status, payload=payload)
+    if status == 409:
+        reason = str((payload or {}).get("reason") or "")
+        if reason == "AlreadyExists" or (verb == "create" and reason != "Conflict"):
+            return AlreadyExists(f"{where}: already exists ({detail})", status=status, payload=payload)
+        return Conflict(f"{where}: conflict ({detail})", status=status, payload=payload)
+    if status == 410:
+        return Gone(f"{where}: resource version expired ({detail})", status=status, payload=payload)
+    if status in (400, 422):
+        return Invalid(f"{where}: rejected as invalid ({detail})", status=status, payload=payload)
+    if status in _TRANSIENT_STATUSES or status >= 500:
+        return Transient(
+            f"{where}: HTTP {status} ({detail})",
+            status=status,
+            payload=payload,
+            retry_after=_retry_after(error.headers),
+        )
+    return KubeError(f"{where}: HTTP {status} ({detail})", status=status, payload=payload)
+
+
+def _status_payload(body: Any) -> dict[str, Any] | None:
+    """The body if it is a ``kind: Status`` object (message truncated), else ``None``."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if not isinstance(body, str) or not body:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("kind") != "Status":
+        return None
+    kept = {k: data[k] for k in ("kind", "status", "reason", "code", "message", "details") if k in data}
+    kept["message"] = truncate(str(kept.get("message", "")))
+    return kept
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return float(str(value))
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _raise_watch_error(status: Mapping[str, Any], ops: _Ops, namespace: str) -> NoReturn:
+    code = int(status.get("code") or 0)
+    message = truncate(str(status.get("message") or ""))
+    where = f'watch {ops.group_resource} in namespace "{namespace}"'
+    if code == 410:
+        raise Gone(f"{where}: resource version expired ({message})", status=code, payload=dict(status))
+    raise Transient(f"{where}: the server ended the watch with {code} ({message})", status=code)
+
+
+def _lines(response: Any, ops: _Ops) -> Iterator[str]:
+    """Newline-delimited lines of a streaming response; transport failures -> Transient."""
+    buffer = b""
+    try:
+        for chunk in response.stream(amt=None, decode_content=False):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    yield line.decode("utf-8", errors="replace")
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        raise Transient(f"watch {ops.group_resource}: the stream broke ({truncate(str(e))})") from e
+    if buffer.strip():
+        yield buffer.decode("utf-8", errors="replace")
+
+
+def _require(method: Callable[..., Any] | None, verb: str, kind: Kind) -> Callable[..., Any]:
+    if method is None:
+        raise ValueError(f"this module does not {verb} {kind.value} objects (not in RBAC_RULES)")
+    return method
+
+
+def _describe(verb: str, ops: _Ops, name: str, namespace: str) -> str:
+    target = f'{ops.group_resource} "{name}"' if name else ops.group_resource
+    return f'{verb} {target} in namespace "{namespace}"'
+
+
+def selector(labels: Mapping[str, str] | Sequence[tuple[str, str]]) -> str:
+    """``k1=v1,k2=v2`` from a mapping or pairs (equality terms only)."""
+    pairs = labels.items() if isinstance(labels, Mapping) else labels
+    return ",".join(f"{k}={v}" for k, v in pairs)
