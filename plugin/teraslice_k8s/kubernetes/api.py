@@ -426,7 +426,6 @@ class KubeApi:
         """Run ``request`` with the retry policy of the module docstring; map every failure."""
         settings = self.settings
         attempts = max(1, settings.attempts)
-        what = _describe(verb, ops, name, self.namespace)
         for attempt in range(1, attempts + 1):
             try:
                 return request()
@@ -435,12 +434,11 @@ class KubeApi:
                 if not isinstance(error, Transient):
                     raise error from e
                 if attempt == attempts:
-                    log.warning("%s: attempt #%d/%d failed: %s; escalating", what, attempt, attempts, error)
+                    log.warning("attempt #%d/%d failed: %s; escalating", attempt, attempts, error)
                     raise error from e
                 wait = self._backoff(attempt, error.retry_after)
                 log.warning(
-                    "%s: attempt #%d/%d failed: %s; will retry in %.2fs",
-                    what,
+                    "attempt #%d/%d failed: %s; will retry in %.2fs",
                     attempt,
                     attempts,
                     error,

@@ -1,0 +1,535 @@
+"""A Kubernetes API emulator over real HTTP for backend tests: kmock 0.8 plus a fidelity shim.
+
+Plain ``kmock.KubernetesEmulator`` ignores label selectors, sets no server metadata, has no PUT,
+never ends watches, and reports errors with its own reasons. :class:`TsK8sEmulator` closes those
+gaps (see ../shared/reference/tooling.md §2); it relies on kmock 0.8 internals (hence the pin).
+
+:class:`EmulatorThread` runs it on its own event loop in a background thread, so the synchronous
+``kubernetes`` client (and whole master processes) can talk to ``.url``. Tests read the stored
+objects (:meth:`EmulatorThread.objects`), the request log (method, path, query, body) and inject
+faults (:meth:`EmulatorThread.fail`): the next N matching requests get a given status and body,
+or hang until the client times out.
+
+Remaining gaps (tests must not rely on them): no controllers (nothing creates pods or updates
+status: inject them with :meth:`EmulatorThread.apply`), no garbage collection through owner
+references, no validation, simplified patch semantics, no watch bookmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime
+import itertools
+import re
+import threading
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp.web
+import attrs
+import kmock
+from kmock._internal import enums, rendering
+
+#: How long a test waits for the emulator thread to come up or go down.
+STARTUP_TIMEOUT = 10.0
+
+#: Kinds of the list objects, for the resources the project touches (kmock sends none).
+_LIST_KINDS = {
+    "jobs": "JobList",
+    "deployments": "DeploymentList",
+    "replicasets": "ReplicaSetList",
+    "services": "ServiceList",
+    "pods": "PodList",
+    "configmaps": "ConfigMapList",
+    "namespaces": "NamespaceList",
+}
+
+
+# ---------------------------------------------------------------------------------- selectors
+
+_TERM = re.compile(
+    r"""^\s*(?:
+        (?P<notexists>!\s*(?P<nkey>[^\s=!,()]+))
+      | (?P<setkey>[^\s=!,()]+)\s+(?P<setop>in|notin)\s*\((?P<values>[^)]*)\)
+      | (?P<eqkey>[^\s=!,()]+)\s*(?P<eqop>==|=|!=)\s*(?P<value>[^\s,()]*)
+      | (?P<exists>[^\s=!,()]+)
+    )\s*$""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One term of a label selector."""
+
+    key: str
+    op: str  # "=", "!=", "in", "notin", "exists", "!exists"
+    values: frozenset[str] = frozenset()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        present = self.key in labels
+        value = labels.get(self.key)
+        match self.op:
+            case "=":
+                return present and value in self.values
+            case "!=":
+                return not present or value not in self.values
+            case "in":
+                return present and value in self.values
+            case "notin":
+                return not present or value not in self.values
+            case "exists":
+                return present
+            case _:
+                return not present
+
+
+def parse_selector(text: str | None) -> list[Requirement]:
+    """Parse a Kubernetes label selector (``=``, ``==``, ``!=``, ``in``, ``notin``, ``k``, ``!k``)."""
+    if not text:
+        return []
+    terms: list[str] = []
+    depth, start = 0, 0
+    for i, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            terms.append(text[start:i])
+            start = i + 1
+    terms.append(text[start:])
+    requirements = []
+    for term in terms:
+        m = _TERM.match(term)
+        if m is None:
+            raise ValueError(f"unparsable label selector term {term!r}")
+        if m["notexists"]:
+            requirements.append(Requirement(m["nkey"], "!exists"))
+        elif m["setkey"]:
+            values = frozenset(v.strip() for v in m["values"].split(",") if v.strip())
+            requirements.append(Requirement(m["setkey"], m["setop"], values))
+        elif m["eqkey"]:
+            op = "!=" if m["eqop"] == "!=" else "="
+            requirements.append(Requirement(m["eqkey"], op, frozenset({m["value"]})))
+        else:
+            requirements.append(Requirement(m["exists"], "exists"))
+    return requirements
+
+
+def selects(requirements: list[Requirement], obj: Mapping[str, Any]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return all(r.matches(labels) for r in requirements)
+
+
+# ---------------------------------------------------------------------------------- faults & log
+
+
+@dataclass
+class Fault:
+    """Answer the next ``times`` requests matching ``verb`` and ``path`` with ``status``/``body``.
+
+    ``verb`` is an HTTP method or a Kubernetes action (``WATCH``, ``LIST``...), ``"*"`` for any;
+    ``path`` a regular expression searched in the URL path. ``hang`` keeps the request open until
+    the emulator stops (or :meth:`EmulatorThread.release`), so the client's timeout fires.
+    """
+
+    verb: str
+    path: str
+    status: int = 500
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    times: int = 1
+    hang: bool = False
+    served: int = 0
+
+    def matches(self, request: rendering.Request) -> bool:
+        if self.served >= self.times:
+            return False
+        verbs = {request.method.value.upper()}
+        if request.action is not None:
+            verbs.add(request.action.value.upper())
+        if self.verb != "*" and self.verb.upper() not in verbs:
+            return False
+        return re.search(self.path, request.url.path) is not None
+
+    def status_body(self) -> dict[str, Any]:
+        if self.body is not None:
+            return self.body
+        reasons = {
+            403: "Forbidden",
+            404: "NotFound",
+            409: "AlreadyExists",
+            410: "Expired",
+            422: "Invalid",
+            429: "TooManyRequests",
+            500: "InternalError",
+            503: "ServiceUnavailable",
+        }
+        return {
+            "apiVersion": "v1",
+            "kind": "Status",
+            "metadata": {},
+            "status": "Failure",
+            "reason": reasons.get(self.status, "InternalError"),
+            "message": f"injected fault {self.status}",
+            "code": self.status,
+        }
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """What reached the emulator: method, path, query parameters and the parsed JSON body."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    content_type: str
+
+
+# ---------------------------------------------------------------------------------- the shim
+
+
+def _now() -> str:
+    return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _resource_key(resource: Any) -> str:
+    """``batch/v1/jobs``, ``v1/pods`` for a kmock resource."""
+    prefix = f"{resource.group}/" if resource.group else ""
+    return f"{prefix}{resource.version}/{resource.plural}"
+
+
+@attrs.define(kw_only=True)
+class TsK8sEmulator(kmock.KubernetesEmulator):
+    """kmock's emulator with selectors, server metadata, PUT, ending watches, real Status reasons."""
+
+    faults: list[Fault] = attrs.field(factory=list)
+    log: list[LoggedRequest] = attrs.field(factory=list)
+    _rv: Any = attrs.field(factory=lambda: itertools.count(1))
+    _release: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        # The kubernetes client asks for `/version/` (with the slash); kmock serves `/version`.
+        self.fallback["get /version/"] << self._serve_server_version
+
+    def next_rv(self) -> str:
+        return str(next(self._rv))
+
+    def stamp(self, body: dict[str, Any], namespace: str | None, *, created: bool) -> None:
+        """Set what a real API server sets: uid, timestamps, generation, resourceVersion."""
+        meta = body.setdefault("metadata", {})
+        if created:
+            meta.setdefault("uid", str(uuid.uuid4()))
+            meta.setdefault("generation", 1)
+            meta.setdefault("creationTimestamp", _now())
+            if namespace:
+                meta.setdefault("namespace", namespace)
+        meta["resourceVersion"] = self.next_rv()
+
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        self.log.append(
+            LoggedRequest(
+                method=request.method.value.upper(),
+                path=request.url.path,
+                query=dict(request.params),
+                body=copy.deepcopy(request.data),
+                content_type=request.headers.get("Content-Type", ""),
+            )
+        )
+        for fault in self.faults:
+            if fault.matches(request):
+                fault.served += 1
+                if fault.hang:
+                    await self._release.wait()
+                return aiohttp.web.json_response(
+                    fault.status_body(), status=fault.status, headers=fault.headers
+                )
+
+        if request.resource is not None and request.method == enums.method.PUT and request.name:
+            return await self._serve_put(request)
+        if request.resource is not None:
+            if request.action == enums.action.CREATE and isinstance(request.data, dict):
+                self.stamp(request.data, request.namespace, created=True)
+            elif request.action == enums.action.UPDATE:
+                rv = self.next_rv()
+                if isinstance(request.data, dict):
+                    request.data.setdefault("metadata", {})["resourceVersion"] = rv
+                elif isinstance(request.data, list):
+                    request.data.append({"op": "add", "path": "/metadata/resourceVersion", "value": rv})
+        try:
+            return await super()._handle(request)
+        except kmock.KubernetesError as e:
+            raise self._with_reason(e, request) from e
+
+    @staticmethod
+    def _with_reason(error: kmock.KubernetesError, request: rendering.Request) -> kmock.KubernetesError:
+        resource = request.resource
+        plural = resource.plural if resource is not None else "resource"
+        group = resource.group if resource is not None else ""
+        qualified = f"{plural}.{group}" if group else str(plural)
+        name = request.name or (request.data or {}).get("metadata", {}).get("name", "")
+        details = {"name": name, "group": group, "kind": plural}
+        if error.status == 409:
+            return kmock.KubernetesError(
+                409, "AlreadyExists", f'{qualified} "{name}" already exists', details
+            )
+        if error.status == 404:
+            return kmock.KubernetesError(404, "NotFound", f'{qualified} "{name}" not found', details)
+        return error
+
+    async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
+        if isinstance(exc, kmock.KubernetesError):
+            return aiohttp.web.json_response(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Status",
+                    "metadata": {},
+                    "status": "Failure",
+                    "reason": exc.reason,
+                    "message": exc.message,
+                    "details": exc.details or {},
+                    "code": exc.status,
+                },
+                status=exc.status,
+            )
+        return await super()._render_error(exc)
+
+    async def _serve_put(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        assert request.resource is not None
+        key = (request.resource, request.namespace, request.name)
+        async with self._lock:
+            if key not in self._objects or self._objects[key].deleted:
+                raise self._with_reason(kmock.KubernetesObjectNotFoundError(), request)
+            old = self._objects[key].raw
+            body = copy.deepcopy(request.data)
+            meta = body.setdefault("metadata", {})
+            for server_field in ("uid", "creationTimestamp", "namespace"):
+                if server_field in old.get("metadata", {}):
+                    meta[server_field] = old["metadata"][server_field]
+            meta["generation"] = int(old.get("metadata", {}).get("generation", 1)) + 1
+            meta["resourceVersion"] = self.next_rv()
+            self._objects[key].delete()
+            self._objects[key].create(body)
+            raw = self._objects[key].raw
+            await self._buses[request.resource].put({"type": "MODIFIED", "object": raw})
+        return aiohttp.web.json_response(raw)
+
+    async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
+        result = dict(await super()._serve_list(request))
+        requirements = parse_selector(request.params.get("labelSelector"))
+        result["items"] = [o for o in result["items"] if selects(requirements, o)]
+        assert request.resource is not None
+        group = request.resource.group
+        result["apiVersion"] = f"{group}/{request.resource.version}" if group else request.resource.version
+        result["kind"] = _LIST_KINDS.get(str(request.resource.plural), "List")
+        result["metadata"] = {"resourceVersion": self.next_rv()}
+        return result
+
+    async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+        requirements = parse_selector(request.params.get("labelSelector"))
+        since = int(request.params.get("resourceVersion") or 0)
+        timeout = request.params.get("timeoutSeconds")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + float(timeout) if timeout else None
+        events = super()._serve_watch(request)
+        try:
+            while True:
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    return
+                try:
+                    item = await asyncio.wait_for(events.__anext__(), remaining)
+                except (StopAsyncIteration, TimeoutError):
+                    return
+                if isinstance(item, dict) and "object" in item:
+                    obj = item["object"]
+                    if not selects(requirements, obj):
+                        continue
+                    rv = int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+                    if item.get("type") == "ADDED" and since and rv <= since:
+                        continue  # the client has it from its list: no replay
+                yield item
+        finally:
+            await events.aclose()
+
+    # ------------------------------------------------------------------ test-side mutations
+
+    async def apply_object(self, resource: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the object, or merge ``body`` into it; watchers see ADDED / MODIFIED."""
+        res = kmock.resource(resource)
+        name = body["metadata"]["name"]
+        key = (res, namespace, name)
+        async with self._lock:
+            if key in self._objects and not self._objects[key].deleted:
+                patch = copy.deepcopy(body)
+                patch.setdefault("metadata", {})["resourceVersion"] = self.next_rv()
+                self._objects[key].patch(patch)
+                event = "MODIFIED"
+            else:
+                fresh = copy.deepcopy(body)
+                self.stamp(fresh, namespace, created=True)
+                if key in self._objects:
+                    self._objects[key].create(fresh)
+                else:
+                    self._objects[key] = fresh
+                event = "ADDED"
+            raw = self._objects[key].raw
+            await self._buses[res].put({"type": event, "object": raw})
+        return copy.deepcopy(raw)
+
+    async def remove_object(self, resource: str, namespace: str, name: str) -> bool:
+        res = kmock.resource(resource)
+        key = (res, namespace, name)
+        async with self._lock:
+            if key not in self._objects or self._objects[key].deleted:
+                return False
+            raw = self._objects[key].raw
+            self._objects[key].delete()
+            await self._buses[res].put({"type": "DELETED", "object": raw})
+        return True
+
+    async def snapshot(self) -> dict[tuple[str, str, str], dict[str, Any]]:
+        async with self._lock:
+            return {
+                (_resource_key(res), ns, name): copy.deepcopy(obj.raw)
+                for (res, ns, name), obj in self._objects.items()
+                if not obj.deleted
+            }
+
+
+# ---------------------------------------------------------------------------------- the thread
+
+
+class EmulatorThread:
+    """Runs :class:`TsK8sEmulator` on its own event loop; every method is safe from any thread."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._emulator: TsK8sEmulator | None = None
+        self._error: BaseException | None = None
+        self.url = ""
+
+    # lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> EmulatorThread:
+        self._thread = threading.Thread(target=self._run, name="k8s-emulator", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(STARTUP_TIMEOUT):
+            raise RuntimeError("the Kubernetes emulator did not start")
+        if self._error is not None:
+            raise RuntimeError("the Kubernetes emulator failed to start") from self._error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(STARTUP_TIMEOUT)
+
+    def __enter__(self) -> EmulatorThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as e:  # surfaced by start()
+            self._error = e
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with TsK8sEmulator() as emulator, kmock.Server(emulator) as server:
+            emulator.resources.load_bundled()
+            self._emulator = emulator
+            self.url = str(server.url).rstrip("/")
+            self._ready.set()
+            await self._stop.wait()
+            emulator._release.set()  # let hanging faults finish so the server can close
+
+    def _run_on_loop(self, coro: Any) -> Any:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(STARTUP_TIMEOUT)
+
+    @property
+    def emulator(self) -> TsK8sEmulator:
+        assert self._emulator is not None, "start() first"
+        return self._emulator
+
+    # state ------------------------------------------------------------------------------
+
+    def objects(self, resource: str | None = None) -> dict[tuple[str, str, str], dict[str, Any]]:
+        """Stored objects by ``(resource, namespace, name)``; ``resource`` like ``batch/v1/jobs``."""
+        snapshot: dict[tuple[str, str, str], dict[str, Any]] = self._run_on_loop(self.emulator.snapshot())
+        return {k: v for k, v in snapshot.items() if resource is None or k[0] == resource}
+
+    def names(self, resource: str) -> list[str]:
+        """Sorted names of the stored objects of ``resource``."""
+        return sorted(name for (_, _, name) in self.objects(resource))
+
+    def apply(self, resource: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create or merge-patch an object from the test side (watchers see the event)."""
+        result: dict[str, Any] = self._run_on_loop(self.emulator.apply_object(resource, namespace, body))
+        return result
+
+    def remove(self, resource: str, namespace: str, name: str) -> bool:
+        """Delete an object from the test side (as a controller or GC would)."""
+        return bool(self._run_on_loop(self.emulator.remove_object(resource, namespace, name)))
+
+    # request log ------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        """Every request so far, in arrival order."""
+        return list(self.emulator.log)
+
+    def calls(self, *, exclude_watch: bool = False) -> list[tuple[str, str]]:
+        """``(method, path)`` of every request (``WATCH`` for watch requests)."""
+        result = []
+        for r in self.requests:
+            method = "WATCH" if r.method == "GET" and r.query.get("watch") == "true" else r.method
+            if exclude_watch and method == "WATCH":
+                continue
+            result.append((method, r.path))
+        return result
+
+    def clear_log(self) -> None:
+        self.emulator.log.clear()
+
+    # faults -----------------------------------------------------------------------------
+
+    def fail(
+        self,
+        verb: str,
+        path: str,
+        status: int = 500,
+        *,
+        times: int = 1,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        hang: bool = False,
+    ) -> Fault:
+        """Make the next ``times`` requests matching ``verb``/``path`` fail (see :class:`Fault`)."""
+        fault = Fault(verb, path, status, body, dict(headers or {}), times, hang)
+        self.emulator.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        self.emulator.faults.clear()
+
+    def release(self) -> None:
+        """Let hanging requests finish."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self.emulator._release.set)
