@@ -17,10 +17,12 @@ exactly these (``tests/chart`` checks both directions). Each call below names it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import random
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,6 +141,39 @@ class _Ops:
         """``batch/jobs``, ``apps/deployments``, ``pods`` (core group has no prefix)."""
         group = self.api_version.rpartition("/")[0]
         return f"{group}/{self.resource}" if group else self.resource
+
+
+class WatchStream:
+    """The events of one watch request; iterate once. :meth:`close` may be called from another
+    thread to end a blocked iteration (the stream then raises :class:`~.errors.Transient`)."""
+
+    def __init__(self, response: Any, ops: _Ops, namespace: str) -> None:
+        self._response = response
+        self._ops = ops
+        self._namespace = namespace
+
+    def __iter__(self) -> Iterator[WatchEvent]:
+        try:
+            for line in _lines(self._response, self._ops):
+                try:
+                    event = json.loads(line)
+                except ValueError as e:
+                    raise Transient(
+                        f"watch {self._ops.group_resource}: malformed event {truncate(line)!r}"
+                    ) from e
+                if event.get("type") == "ERROR":
+                    _raise_watch_error(event.get("object") or {}, self._ops, self._namespace)
+                yield WatchEvent(str(event.get("type")), event.get("object") or {})
+        finally:
+            self._response.release_conn()
+
+    def close(self) -> None:
+        """Shut the connection down (unblocks a reader in another thread)."""
+        connection = getattr(self._response, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def load_client_configuration(
@@ -304,9 +339,7 @@ class KubeApi:
             item.setdefault("apiVersion", ops.api_version)
         return ObjectList(items, str((data.get("metadata") or {}).get("resourceVersion") or ""))
 
-    def watch(
-        self, kind: Kind, label_selector: str, resource_version: str, timeout: float
-    ) -> Iterator[WatchEvent]:
+    def watch(self, kind: Kind, label_selector: str, resource_version: str, timeout: float) -> WatchStream:
         """Stream changes after ``resource_version`` until the server ends the watch.
 
         The server closes the stream after ``timeout`` seconds; the client gives up
@@ -332,17 +365,7 @@ class KubeApi:
                 _request_timeout=(self.settings.request_timeout, timeout + self.settings.request_timeout),
             ),
         )
-        try:
-            for line in _lines(response, ops):
-                try:
-                    event = json.loads(line)
-                except ValueError as e:
-                    raise Transient(f"watch {ops.group_resource}: malformed event {truncate(line)!r}") from e
-                if event.get("type") == "ERROR":
-                    _raise_watch_error(event.get("object") or {}, ops, self.namespace)
-                yield WatchEvent(str(event.get("type")), event.get("object") or {})
-        finally:
-            response.release_conn()
+        return WatchStream(response, ops, self.namespace)
 
     def delete(
         self,
