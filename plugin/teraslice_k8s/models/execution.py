@@ -47,12 +47,21 @@ class InvalidTransition(TerasliceError):
         super().__init__(f"Unable to set execution {ex_id} status code to {target}, caused by {reason}")
 
 
+class InvalidStatus(TerasliceError, ValueError):
+    """A status name that is not one of :class:`ExStatus` (HTTP 422 in the API)."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+        super().__init__(f'Invalid Job status: "{value}"')
+
+
 def parse_status(value: str) -> ExStatus:
-    """Return the status named ``value`` or raise ``ValueError('Invalid Job status: "x"')``."""
+    """Return the status named ``value`` or raise :class:`InvalidStatus` (a ``ValueError``)
+    with Teraslice's message ``Invalid Job status: "x"``."""
     try:
         return ExStatus(value)
     except ValueError:
-        raise ValueError(f'Invalid Job status: "{value}"') from None
+        raise InvalidStatus(value) from None
 
 
 def is_terminal(status: str) -> bool:
@@ -70,12 +79,8 @@ def check_transition(ex_id: str, current: str, target: str) -> None:
     if cur == new:
         return
     if cur in RUNNING_STATUSES and new in INIT_STATUSES:
-        raise InvalidTransition(
-            ex_id, cur, new, f'Cannot update running job status of "{cur}" to "{new}"'
-        )
+        raise InvalidTransition(ex_id, cur, new, f'Cannot update running job status of "{cur}" to "{new}"')
     if cur == ExStatus.STOPPED and new == ExStatus.COMPLETED:
         return
     if cur in TERMINAL_STATUSES:
-        raise InvalidTransition(
-            ex_id, cur, new, f'Cannot update terminal job status of "{cur}" to "{new}"'
-        )
+        raise InvalidTransition(ex_id, cur, new, f'Cannot update terminal job status of "{cur}" to "{new}"')

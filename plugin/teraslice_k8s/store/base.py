@@ -5,15 +5,24 @@ Two implementations pass one shared contract suite (``tests/unit/store/``): SQLi
 Elasticsearch (``store.elasticsearch``, indices ``<cluster>__jobs``, ``__ex``, ``__state``,
 ``__analytics``). Records are plain JSON dicts shaped exactly like Teraslice's documents
 (api-and-runtime.md §2.5, §2.6, §5.4, §5.5); timestamps are ISO-8601 UTC with
-milliseconds and a ``Z``.
+milliseconds and a ``Z`` (:func:`teraslice_k8s.store.timestamps.utc_now`).
 
 Contract shared by every implementation:
-- ``get_*`` raise :class:`RecordNotFound` for an unknown id (the API maps it to 404).
-- Writes are durable when the call returns; a failed write raises and changes nothing.
+- ``get_*`` raise :class:`RecordNotFound` for an unknown id (the API maps it to 404);
+  ``create_job``/``create_execution`` raise :class:`RecordExists` for a taken id.
+- ``create_job``/``create_execution`` stamp ``_context`` (``job``/``ex``), ``_created`` and
+  ``_updated`` (any values the caller put there are overwritten, as Teraslice does);
+  ``_created`` is strictly increasing within one store object, so "latest" is well defined.
+- Writes are durable when the call returns and visible to every later read (of any process);
+  a failed write raises and changes nothing (Elasticsearch bulk writes excepted: see there).
 - ``set_status`` is an atomic read-check-write: the transition rule of
-  :mod:`teraslice_k8s.models.execution` runs inside it, so two writers cannot both win.
-- Lists sort by ``sort`` given as ``"<field>:asc|desc"`` (default ``_updated:desc``) and page
-  with ``size``/``from_``.
+  :mod:`teraslice_k8s.models.execution` runs inside it, so two writers cannot both win, and a
+  refused change stores nothing (``_updated`` included).
+- Lists sort by ``sort`` given as ``"<field>[:asc|desc][,<field>[:asc|desc]]..."`` (default
+  ``_updated:desc``; records without the field last, ties broken by the record id) and page with
+  ``size``/``from_`` (``size`` 0..10000, ``from_ + size`` <= 10000, Elasticsearch's window).
+  Bad paging or sort raises :class:`~teraslice_k8s.errors.ValidationError` naming ``size``,
+  ``from`` or ``sort``.
 """
 
 from __future__ import annotations
@@ -39,6 +48,14 @@ class RecordNotFound(StoreError):
         super().__init__(f"Could not find {kind} {record_id}")
 
 
+class RecordExists(StoreError):
+    """A create found the id already taken (HTTP 409 in the API)."""
+
+    def __init__(self, kind: str, record_id: str) -> None:
+        self.kind, self.record_id = kind, record_id
+        super().__init__(f"{kind} {record_id} already exists")
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """Paging and ordering of a list call (Teraslice's ``size``/``from``/``sort``)."""
@@ -59,6 +76,8 @@ class JobFilter:
 
 @dataclass(frozen=True, slots=True)
 class ExFilter:
+    """``statuses``: empty = any. ``deleted``: None = any, False = not deleted, True = deleted."""
+
     job_id: str | None = None
     statuses: Sequence[str] = field(default_factory=tuple)
     deleted: bool | None = False
@@ -66,48 +85,83 @@ class ExFilter:
 
 @dataclass(frozen=True, slots=True)
 class SliceFilter:
+    """``states``: empty = any; ``exclude_states``: drop these (recovery's ``NOT state:completed``)."""
+
     ex_id: str | None = None
     states: Sequence[str] = field(default_factory=tuple)
+    slicer_id: int | None = None
+    exclude_states: Sequence[str] = field(default_factory=tuple)
+
+
+#: Defaults of the list/count calls (module-level: frozen, so sharing them is safe).
+DEFAULT_PAGE = Page()
+ANY_JOB = JobFilter()
+ANY_EXECUTION = ExFilter()
 
 
 class Store(Protocol):
     """Jobs, executions, slice state and analytics of one cluster."""
 
     # -- jobs (index <cluster>__jobs, id job_id) --
-    def create_job(self, record: Record) -> Record: ...
+    def create_job(self, record: Record) -> Record:
+        """Store a new job (``record['job_id']`` required); returns the stored record."""
+        ...
+
     def get_job(self, job_id: str) -> Record: ...
-    def replace_job(self, job_id: str, record: Record) -> Record: ...
-    def list_jobs(self, flt: JobFilter = JobFilter(), page: Page = Page()) -> list[Record]: ...
-    def count_jobs(self, flt: JobFilter = JobFilter()) -> int: ...
+    def replace_job(self, job_id: str, record: Record) -> Record:
+        """Replace the whole record (fields left out disappear), keeping ``_created``;
+        sets ``job_id``, ``_context`` and ``_updated``. Unknown id: :class:`RecordNotFound`."""
+        ...
+
+    def list_jobs(self, flt: JobFilter = ANY_JOB, page: Page = DEFAULT_PAGE) -> list[Record]: ...
+    def count_jobs(self, flt: JobFilter = ANY_JOB) -> int: ...
 
     # -- executions (index <cluster>__ex, id ex_id) --
-    def create_execution(self, record: Record) -> Record: ...
+    def create_execution(self, record: Record) -> Record:
+        """Store a new execution (``ex_id``, ``job_id`` and a valid ``_status`` required)."""
+        ...
+
     def get_execution(self, ex_id: str) -> Record: ...
     def update_execution(self, ex_id: str, fields: Mapping[str, Any]) -> Record:
-        """Merge top-level ``fields`` into the record, set ``_updated``; never changes ``_status``."""
+        """Merge top-level ``fields`` into the record (each replaces the old value whole), set
+        ``_updated``; never changes ``_status`` (a ``_status`` key is a ValidationError)."""
         ...
 
-    def set_status(
-        self, ex_id: str, status: str, fields: Mapping[str, Any] | None = None
-    ) -> Record:
-        """Atomically check the transition, then write ``_status``, ``fields`` and ``_updated``."""
+    def set_status(self, ex_id: str, status: str, fields: Mapping[str, Any] | None = None) -> Record:
+        """Atomically check the transition, then write ``_status``, ``fields`` and ``_updated``.
+
+        Raises :class:`~teraslice_k8s.models.execution.InvalidTransition` (refused) or
+        :class:`~teraslice_k8s.models.execution.InvalidStatus` (unknown name); nothing is stored then.
+        """
         ...
 
-    def list_executions(self, flt: ExFilter = ExFilter(), page: Page = Page()) -> list[Record]: ...
+    def list_executions(self, flt: ExFilter = ANY_EXECUTION, page: Page = DEFAULT_PAGE) -> list[Record]: ...
+    def count_executions(self, flt: ExFilter = ANY_EXECUTION) -> int: ...
     def latest_execution(self, job_id: str) -> Record | None:
         """The job's newest execution by ``_created`` (deleted ones included), or None."""
         ...
 
-    # -- slice state (index <cluster>__state, id slice_id) --
-    def create_slices(self, records: Sequence[Record]) -> None:
-        """Insert state records (``slice_id, slicer_id, slicer_order, request, state, ex_id``)."""
+    def latest_executions(self, job_ids: Sequence[str]) -> dict[str, Record]:
+        """``latest_execution`` for many jobs in one query: job_id -> record (jobs without any
+        execution are absent). For ``GET /v1/jobs?ex=...``."""
         ...
 
-    def update_slice(self, slice_id: str, fields: Mapping[str, Any]) -> None: ...
-    def list_slices(self, flt: SliceFilter, page: Page = Page()) -> list[Record]: ...
+    # -- slice state (index <cluster>__state, id slice_id) --
+    def create_slices(self, records: Sequence[Record]) -> None:
+        """Insert state records (``slice_id, slicer_id, slicer_order, request, state, ex_id``;
+        ``_created``/``_updated`` default to now). An existing ``slice_id`` is overwritten, so a
+        retried batch is harmless."""
+        ...
+
+    def update_slice(self, slice_id: str, fields: Mapping[str, Any]) -> None:
+        """Merge top-level ``fields``; ``_updated`` is set to now unless given."""
+        ...
+
+    def list_slices(self, flt: SliceFilter, page: Page = DEFAULT_PAGE) -> list[Record]: ...
     def count_slices(self, flt: SliceFilter) -> int: ...
 
     # -- analytics (index <cluster>__analytics) --
     def add_analytics(self, records: Sequence[Record]) -> None: ...
+    def count_analytics(self, ex_id: str) -> int: ...
 
     def close(self) -> None: ...

@@ -1,0 +1,92 @@
+"""Record preparation both stores share, so their stamping and input checks are identical.
+
+Every function returns a new dict (callers' records are never mutated) and raises
+:class:`ValidationError` naming the field for a record the store must not accept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from teraslice_k8s.errors import Problem, ValidationError, join_path
+from teraslice_k8s.models.execution import ExStatus, parse_status
+from teraslice_k8s.store.base import Record
+from teraslice_k8s.store.timestamps import StoreClock, utc_now
+
+
+def _check_id(record: Mapping[str, Any], key: str, path: str = "") -> Problem | None:
+    value = record.get(key)
+    if isinstance(value, str) and value:
+        return None
+    return Problem(join_path(path, key), "is required and must be a non-empty string")
+
+
+def _raise(problems: Sequence[Problem | None], subject: str) -> None:
+    found = [p for p in problems if p is not None]
+    if found:
+        raise ValidationError(found, subject=subject)
+
+
+def new_job(record: Mapping[str, Any], clock: StoreClock) -> Record:
+    """The job to store: ``record`` + ``_context: "job"``, ``_created`` = ``_updated`` = now."""
+    _raise([_check_id(record, "job_id")], "job record")
+    stamp = clock.next()
+    return {**record, "_context": "job", "_created": stamp, "_updated": stamp}
+
+
+def replacement_job(job_id: str, record: Mapping[str, Any], created: Any, clock: StoreClock) -> Record:
+    """A job document replacing the stored one: ``record`` + id, context, original ``_created``."""
+    if "job_id" in record and record["job_id"] != job_id:
+        _raise([Problem("job_id", f"does not match the job being replaced ({job_id})")], "job record")
+    return {**record, "job_id": job_id, "_context": "job", "_created": created, "_updated": clock.next()}
+
+
+def new_execution(record: Mapping[str, Any], clock: StoreClock) -> Record:
+    """The execution to store: ``_status`` defaults to ``pending`` and must be a known status."""
+    _raise([_check_id(record, "ex_id"), _check_id(record, "job_id")], "execution record")
+    status = parse_status(record.get("_status", ExStatus.PENDING.value))
+    stamp = clock.next()
+    return {**record, "_status": status.value, "_context": "ex", "_created": stamp, "_updated": stamp}
+
+
+def execution_update(ex_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the fields of ``update_execution``/``set_status`` (no ``_status``, no other id)."""
+    problems: list[Problem | None] = []
+    if "_status" in fields:
+        problems.append(Problem("_status", "is changed only through set_status"))
+    if "ex_id" in fields and fields["ex_id"] != ex_id:
+        problems.append(Problem("ex_id", f"does not match the execution being updated ({ex_id})"))
+    _raise(problems, "execution update")
+    return dict(fields)
+
+
+def new_slices(records: Sequence[Mapping[str, Any]]) -> list[Record]:
+    """State records to insert; ``slice_id``, ``ex_id`` and ``state`` are required,
+    ``_created`` defaults to now and ``_updated`` to ``_created``."""
+    problems: list[Problem | None] = []
+    for index, record in enumerate(records):
+        path = join_path("", index)
+        problems += [_check_id(record, "slice_id", path), _check_id(record, "ex_id", path)]
+        problems.append(_check_id(record, "state", path))
+    _raise(problems, "slice records")
+    prepared = []
+    for record in records:
+        created = record.get("_created") or utc_now()
+        prepared.append({**record, "_created": created, "_updated": record.get("_updated") or created})
+    return prepared
+
+
+def slice_update(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields of ``update_slice``: ``_updated`` defaults to now; ``slice_id`` may not change."""
+    if "slice_id" in fields:
+        _raise([Problem("slice_id", "cannot be changed")], "slice update")
+    if "state" in fields:
+        _raise([_check_id(fields, "state")], "slice update")
+    return {**fields, "_updated": fields.get("_updated") or utc_now()}
+
+
+def new_analytics(records: Sequence[Mapping[str, Any]]) -> list[Record]:
+    """Analytics records to insert; ``ex_id`` is required (it is what they are counted by)."""
+    _raise([_check_id(r, "ex_id", join_path("", i)) for i, r in enumerate(records)], "analytics records")
+    return [dict(r) for r in records]

@@ -1,0 +1,45 @@
+"""Record timestamps: ISO-8601 UTC with milliseconds and a ``Z`` (Teraslice's ``new Date()`` JSON).
+
+Strings in this one format sort chronologically as plain text, which is what both stores rely on
+to index and order ``_created``/``_updated`` without parsing them.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+
+def format_timestamp(moment: datetime) -> str:
+    """``2024-05-01T12:00:00.123Z`` for an aware datetime (converted to UTC, truncated to ms)."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def utc_now() -> str:
+    """The current time as a record timestamp."""
+    return format_timestamp(datetime.now(UTC))
+
+
+class StoreClock:
+    """Strictly increasing job and execution timestamps of one store object.
+
+    Each call returns a time at least one millisecond after the previous one (or the wall
+    clock, when that is later). Two executions of a job created within the same millisecond
+    would otherwise tie and "the latest execution" would be ambiguous; likewise the default
+    ``_updated:desc`` order follows the order of the writes. Jobs and executions are written a
+    few times per execution, so the clock never runs meaningfully ahead. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = datetime.min.replace(tzinfo=UTC)
+
+    def next(self) -> str:
+        with self._lock:
+            now = datetime.now(UTC)
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+            if now <= self._last:
+                now = self._last + timedelta(milliseconds=1)
+            self._last = now
+            return format_timestamp(now)
