@@ -1,0 +1,443 @@
+"""The master's HTTP API: Teraslice 3.18's routes, shapes, messages and status codes.
+
+``create_app(service)`` builds a FastAPI app whose JSON routes answer at ``/`` and ``/v1``
+(the ``/txt/*`` tables and ``/metrics`` only at the root). Handlers only parse the request
+(query options with Teraslice's messages, the body per §1.1) and call
+:class:`~teraslice_k8s.master.service.MasterService`; errors become Teraslice's body
+``{"error": <status>, "message": "..."}`` (plus ``"problems": [...]`` for rejected input).
+JSON is pretty-printed with 4 spaces like Teraslice's express app; tables are
+``text/html; charset=utf-8`` like Teraslice's ``res.send``. The OpenAPI document is at
+``/openapi.json`` (interactive docs at ``/docs``), paths Teraslice does not use.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from teraslice_k8s import __version__
+from teraslice_k8s.errors import ValidationError
+from teraslice_k8s.master import tables
+from teraslice_k8s.master.errors import ApiError
+from teraslice_k8s.master.metrics import metrics_response
+from teraslice_k8s.master.service import MasterService
+from teraslice_k8s.models.execution import InvalidStatus, InvalidTransition, parse_status
+from teraslice_k8s.store.base import ExFilter, JobFilter, Page, RecordExists, RecordNotFound
+
+log = logging.getLogger(__name__)
+
+JSON_MEDIA_TYPES = ("application/json", "application/x-www-form-urlencoded")
+_JOB_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "description": "A Teraslice job (name, operations, ...)"}
+            }
+        },
+    }
+}
+
+
+class PrettyJSONResponse(JSONResponse):
+    """JSON with 4-space indentation, as Teraslice's ``app.set('json spaces', 4)``."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, indent=4, ensure_ascii=False).encode("utf-8")
+
+
+def error_response(status: int, message: str, problems: list[str] | None = None) -> PrettyJSONResponse:
+    body: dict[str, Any] = {"error": status, "message": message}
+    if problems:
+        body["problems"] = problems
+    return PrettyJSONResponse(body, status_code=status)
+
+
+# -- query options ----------------------------------------------------------------------------
+
+
+def _truthy(value: str | None, default: bool) -> bool:
+    """``true``/``1``/``yes`` or a bare ``?flag`` -> True; ``false``/``0``/``no`` -> False."""
+    if value is None:
+        return default
+    text = value.strip().lower()
+    if text in ("", "true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ApiError(400, f'"{value}" is not a boolean, use true or false')
+
+
+def _int_option(params: Mapping[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} parameter must be a integer, got {raw}") from None
+
+
+def _page(params: Mapping[str, str], default_sort: str = "_updated:desc") -> Page:
+    if params.get("filter"):
+        raise ApiError(400, "the filter query option (a Lucene query) is not supported by this master")
+    return Page(
+        size=_int_option(params, "size", 100),
+        from_=_int_option(params, "from", 0),
+        sort=params.get("sort") or default_sort,
+    )
+
+
+def _deleted(params: Mapping[str, str]) -> bool:
+    value = params.get("deleted", "")
+    if value not in ("", "true", "false"):
+        raise ApiError(400, "deleted query option must true or false")
+    return value == "true"
+
+
+def _active(params: Mapping[str, str]) -> bool | None:
+    value = params.get("active")
+    if value is None or value == "":
+        return None
+    if value not in ("true", "false"):
+        raise ApiError(400, "active query option must be true or false")
+    return value == "true"
+
+
+def _ex_fields(params: Mapping[str, str]) -> list[str] | None:
+    value = params.get("ex")
+    return None if value is None else [f.strip() for f in value.split(",")]
+
+
+def _statuses(params: Mapping[str, str]) -> tuple[str, ...]:
+    value = (params.get("status") or "").strip()
+    if value in ("", "*"):
+        return ()
+    try:
+        return tuple(parse_status(s.strip()).value for s in value.split(",") if s.strip())
+    except InvalidStatus as err:
+        raise ApiError(400, str(err)) from None
+
+
+def _workers_option(params: Mapping[str, str]) -> tuple[str, int]:
+    given = [(key, params[key]) for key in ("add", "remove", "total") if key in params]
+    message = "Must provide a valid worker parameter(add/remove/total) that is a number and greater than zero"
+    if len(given) != 1:
+        raise ApiError(400, message)
+    key, raw = given[0]
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ApiError(400, message) from None
+    if count <= 0:
+        raise ApiError(400, message)
+    return ("set" if key == "total" else key), count
+
+
+async def _json_body(request: Request) -> Any:
+    """The parsed body (§1.1): JSON under ``application/json`` or form content types.
+
+    No body -> ``None``; an empty body with a JSON content type -> ``{}``; malformed -> 400;
+    a body with another content type -> 415.
+    """
+    raw = await request.body()
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media and media not in JSON_MEDIA_TYPES:
+        if not raw:
+            return None
+        raise ApiError(415, f"unsupported content type {media}, send the job as application/json")
+    if not raw:
+        return {} if media else None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "the json submitted is malformed") from None
+
+
+_EXPECTED = (ApiError, RecordNotFound, RecordExists, InvalidTransition, InvalidStatus, ValidationError)
+
+
+async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking service call in the thread pool; unexpected errors become a logged 500."""
+    try:
+        return await run_in_threadpool(fn, *args, **kwargs)
+    except _EXPECTED:
+        raise
+    except Exception as err:
+        log.exception("request failed")
+        raise ApiError(500, str(err) or type(err).__name__) from err
+
+
+# -- the app ----------------------------------------------------------------------------------
+
+
+def create_app(service: MasterService) -> FastAPI:
+    """The API app over one :class:`MasterService` (which the caller starts and closes)."""
+    app = FastAPI(
+        title="teraslice-k8s master",
+        version=__version__,
+        description="Teraslice 3.18-compatible master API (routes answer at / and /v1).",
+        default_response_class=PrettyJSONResponse,
+        redoc_url=None,
+    )
+    _install_error_handlers(app)
+    api = APIRouter()
+
+    call = _call
+
+    def ex_of_job(job_id: str) -> str:
+        ex_id: str = service.latest_execution(job_id)["ex_id"]
+        return ex_id
+
+    # cluster
+    @api.get("/", summary="Cluster information")
+    async def root() -> Any:
+        return service.cluster_info()
+
+    @api.get("/cluster/state", summary="Cluster state (nodes and their active processes)")
+    async def cluster_state() -> Any:
+        return await call(service.cluster_state)
+
+    @api.get("/cluster/stats", summary="Summed controller statistics")
+    async def cluster_stats() -> Any:
+        return await call(service.cluster_stats)
+
+    @api.get("/cluster/controllers", summary="Statistics of every running execution controller")
+    @api.get("/cluster/slicers", include_in_schema=False)
+    async def cluster_controllers() -> Any:
+        return await call(service.all_controllers)
+
+    # jobs
+    @api.post("/jobs", summary="Submit a job (start defaults to true)", openapi_extra=_JOB_BODY)
+    async def submit_job(request: Request) -> Any:
+        body = await _json_body(request)
+        start = request.query_params.get("start") != "false"
+        return await call(service.submit_job, body, start=start)
+
+    @api.get("/jobs", summary="List jobs")
+    async def list_jobs(request: Request) -> Any:
+        q = request.query_params
+        flt = JobFilter(active=_active(q), deleted=_deleted(q))
+        return await call(service.list_jobs, flt, _page(q), _ex_fields(q))
+
+    @api.get("/jobs/{job_id}", summary="Get a job")
+    async def get_job(job_id: str, request: Request) -> Any:
+        return await call(service.get_job, job_id, _ex_fields(request.query_params))
+
+    @api.put("/jobs/{job_id}", summary="Replace a job", openapi_extra=_JOB_BODY)
+    async def update_job(job_id: str, request: Request) -> Any:
+        return await call(service.update_job, job_id, await _json_body(request))
+
+    @api.delete("/jobs/{job_id}", summary="Soft-delete a job and its executions")
+    async def delete_job(job_id: str) -> Any:
+        return await call(service.delete_job, job_id)
+
+    @api.get("/jobs/{job_id}/ex", summary="Latest execution of a job")
+    async def job_ex(job_id: str) -> Any:
+        return await call(service.latest_execution, job_id)
+
+    @api.post("/jobs/{job_id}/_start", summary="Start a new execution of a job")
+    async def start_job(job_id: str) -> Any:
+        return await call(service.start_job, job_id)
+
+    @api.post("/jobs/{job_id}/_recover", summary="Recover the latest execution of a job")
+    async def recover_job(job_id: str, request: Request) -> Any:
+        q = request.query_params
+        return await call(service.recover_job, job_id, q.get("cleanup_type", q.get("cleanup")))
+
+    @api.post("/jobs/{job_id}/_active", summary="Mark a job active")
+    async def job_active(job_id: str) -> Any:
+        return await call(service.set_active, job_id, True)
+
+    @api.post("/jobs/{job_id}/_inactive", summary="Mark a job inactive")
+    async def job_inactive(job_id: str) -> Any:
+        return await call(service.set_active, job_id, False)
+
+    @api.post("/jobs/{job_id}/_settings", summary="Change the log level of a job's execution")
+    async def job_settings(job_id: str, request: Request) -> Any:
+        level = request.query_params.get("log_level")
+        return await call(lambda: service.set_log_level(ex_of_job(job_id), level))
+
+    @api.get("/jobs/{job_id}/errors", summary="Slice errors of a job's latest execution")
+    async def job_errors(job_id: str, request: Request) -> Any:
+        page = _page(request.query_params)
+        return await call(lambda: service.errors(ex_of_job(job_id), page))
+
+    @api.get("/jobs/{job_id}/controller", summary="Controller statistics of a job's latest execution")
+    @api.get("/jobs/{job_id}/slicer", include_in_schema=False)
+    async def job_controller(job_id: str) -> Any:
+        return await call(lambda: service.controller(ex_of_job(job_id)))
+
+    # executions
+    @api.get("/ex", summary="List executions")
+    async def list_ex(request: Request) -> Any:
+        q = request.query_params
+        flt = ExFilter(statuses=_statuses(q), deleted=_deleted(q))
+        return await call(service.list_executions, flt, _page(q))
+
+    @api.get("/ex/errors", summary="Slice errors of every execution")
+    async def all_errors(request: Request) -> Any:
+        return await call(service.errors, None, _page(request.query_params))
+
+    @api.get("/ex/{ex_id}", summary="Get an execution")
+    async def get_ex(ex_id: str) -> Any:
+        return await call(service.get_execution, ex_id)
+
+    @api.get("/ex/{ex_id}/errors", summary="Slice errors of an execution")
+    async def ex_errors(ex_id: str, request: Request) -> Any:
+        return await call(service.errors, ex_id, _page(request.query_params))
+
+    @api.get("/ex/{ex_id}/controller", summary="Controller statistics of an execution")
+    @api.get("/ex/{ex_id}/slicer", include_in_schema=False)
+    async def ex_controller(ex_id: str) -> Any:
+        return await call(service.controller, ex_id)
+
+    @api.post("/ex/{ex_id}/_recover", summary="Recover an execution with its own config")
+    async def recover_ex(ex_id: str, request: Request) -> Any:
+        q = request.query_params
+        return await call(service.recover_execution, ex_id, q.get("cleanup_type", q.get("cleanup")))
+
+    # execution control, by job (latest execution) and by execution
+    def control_routes(prefix: str, resolve: Callable[[str], str]) -> None:
+        @api.post(prefix + "/_stop", summary="Stop (query: timeout ms, blocking, force)")
+        async def stop(item_id: str, request: Request) -> Any:
+            q = request.query_params
+            force = _truthy(q.get("force"), False)
+            blocking = _truthy(q.get("blocking"), True)
+            timeout = _int_option(q, "timeout", -1)
+            return await call(
+                lambda: service.stop(
+                    resolve(item_id),
+                    force=force,
+                    blocking=blocking,
+                    timeout_ms=None if timeout < 0 else timeout,
+                )
+            )
+
+        @api.post(prefix + "/_pause", summary="Pause")
+        async def pause(item_id: str) -> Any:
+            return await call(lambda: service.pause(resolve(item_id)))
+
+        @api.post(prefix + "/_resume", summary="Resume")
+        async def resume(item_id: str) -> Any:
+            return await call(lambda: service.resume(resolve(item_id)))
+
+        @api.post(prefix + "/_workers", summary="Scale workers (exactly one of add, remove, total)")
+        async def workers(item_id: str, request: Request) -> Any:
+            action, count = _workers_option(request.query_params)
+            return await call(lambda: service.scale_workers(resolve(item_id), action, count))
+
+    control_routes("/jobs/{item_id}", ex_of_job)
+    control_routes("/ex/{item_id}", lambda ex_id: ex_id)
+
+    app.include_router(api, include_in_schema=False)
+    app.include_router(api, prefix="/v1")
+    app.add_api_route("/v1", root, methods=["GET"], include_in_schema=False)
+    _install_root_routes(app, service)
+    return app
+
+
+def _install_root_routes(app: FastAPI, service: MasterService) -> None:
+    """``/txt/*`` tables and ``/metrics``: root only, as in Teraslice."""
+
+    def table(text: str) -> HTMLResponse:
+        return HTMLResponse(text)
+
+    def opts(request: Request) -> tuple[Mapping[str, str], bool]:
+        q = request.query_params
+        return q, q.get("headers") != "false"
+
+    @app.get("/txt/jobs", response_class=HTMLResponse, summary="Jobs as a text table")
+    async def txt_jobs(request: Request) -> Any:
+        q, headers = opts(request)
+        deleted = _deleted(q)
+        jobs = await _call(service.list_jobs, JobFilter(active=_active(q), deleted=deleted), _page(q))
+        defaults = tables.JOB_COLUMNS + (("_deleted_on",) if deleted else ())
+        return table(tables.render(jobs, tables.columns(q.get("fields"), defaults), headers=headers))
+
+    @app.get("/txt/ex", response_class=HTMLResponse, summary="Executions as a text table")
+    async def txt_ex(request: Request) -> Any:
+        q, headers = opts(request)
+        deleted = _deleted(q)
+        exs = await _call(service.list_executions, ExFilter(statuses=_statuses(q), deleted=deleted), _page(q))
+        defaults = tables.EX_COLUMNS + (("_deleted_on",) if deleted else ())
+        return table(tables.render(exs, tables.columns(q.get("fields"), defaults), headers=headers))
+
+    @app.get("/txt/workers", response_class=HTMLResponse, summary="Workers as a text table")
+    async def txt_workers(request: Request) -> Any:
+        q, headers = opts(request)
+        page = _page(q)
+        state = await _call(service.cluster_state)
+        items = tables.worker_items(state)[page.from_ : page.from_ + page.size]
+        k8s = service.backend.clustering_type.startswith("kubernetes")
+        defaults = tables.WORKER_COLUMNS_K8S if k8s else tables.WORKER_COLUMNS_NATIVE
+        return table(tables.render(items, tables.columns(q.get("fields"), defaults), headers=headers))
+
+    @app.get("/txt/nodes", response_class=HTMLResponse, summary="Nodes as a text table")
+    async def txt_nodes(request: Request) -> Any:
+        q, headers = opts(request)
+        state = await _call(service.cluster_state)
+        nodes = [n for n in state.values() if isinstance(n, Mapping)]
+        cols = tables.columns(q.get("fields"), tables.NODE_COLUMNS)
+        return table(tables.render(nodes, cols, headers=headers, cell=tables.node_cell))
+
+    @app.get("/txt/controllers", response_class=HTMLResponse, summary="Controllers as a text table")
+    @app.get("/txt/slicers", response_class=HTMLResponse, include_in_schema=False)
+    async def txt_controllers(request: Request) -> Any:
+        q, headers = opts(request)
+        stats = await _call(service.all_controllers)
+        cols = tables.columns(q.get("fields"), tables.CONTROLLER_COLUMNS)
+        return table(tables.render(stats, cols, headers=headers))
+
+    @app.get("/metrics", summary="Prometheus metrics of the master")
+    async def metrics() -> Response:
+        response: Response = await _call(metrics_response, service)
+        return response
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, err: ApiError) -> Response:
+        return error_response(err.status, err.message, err.problems)
+
+    @app.exception_handler(RecordNotFound)
+    async def not_found(_: Request, err: RecordNotFound) -> Response:
+        return error_response(404, str(err))
+
+    @app.exception_handler(RecordExists)
+    async def exists(_: Request, err: RecordExists) -> Response:
+        return error_response(409, str(err))
+
+    @app.exception_handler(InvalidTransition)
+    async def transition(_: Request, err: InvalidTransition) -> Response:
+        return error_response(422, str(err))
+
+    @app.exception_handler(InvalidStatus)
+    async def bad_status(_: Request, err: InvalidStatus) -> Response:
+        return error_response(422, str(err))
+
+    @app.exception_handler(ValidationError)
+    async def invalid(_: Request, err: ValidationError) -> Response:
+        return error_response(400, err.message, list(err.lines))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, err: RequestValidationError) -> Response:
+        problems = [
+            ".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg", "")) for e in err.errors()
+        ]
+        return error_response(400, "; ".join(problems), problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def unknown_route(request: Request, err: StarletteHTTPException) -> Response:
+        if err.status_code in (404, 405):
+            url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return error_response(405, f"cannot {request.method} endpoint {url}")
+        return error_response(err.status_code, str(err.detail))

@@ -1,0 +1,490 @@
+"""The master's use cases: jobs and executions as Teraslice's API exposes them.
+
+Depends only on the :class:`~teraslice_k8s.store.base.Store` and
+:class:`~teraslice_k8s.backend.base.Backend` protocols, the models, a
+:data:`~teraslice_k8s.master.validation.JobValidator`, and the master's allocator, lifecycle
+and controller client. Every refusal is an :class:`~teraslice_k8s.master.errors.ApiError`
+carrying Teraslice's status code and message (api-and-runtime.md §1.4-§1.8); lower-layer
+errors (``RecordNotFound``, ``InvalidTransition``, ``ValidationError``) propagate and the app
+maps them. Invalid input stores nothing: validation always runs before the first write.
+
+Records: the job record is the (prepared) posted spec + metadata (§2.5); an execution is the
+spec overlaid by the validated config + execution metadata (§2.6).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import uuid
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from teraslice_k8s import TERASLICE_COMPAT_VERSION
+from teraslice_k8s.backend.base import Backend, BackendError
+from teraslice_k8s.errors import ValidationError
+from teraslice_k8s.master.allocator import Allocator
+from teraslice_k8s.master.controller_client import ControllerClient, ControllerUnavailable
+from teraslice_k8s.master.errors import ApiError
+from teraslice_k8s.master.lifecycle import Lifecycle
+from teraslice_k8s.master.settings import MasterSettings
+from teraslice_k8s.master.validation import JobValidator, SpecPreparer, ValidatedJob, job_spec
+from teraslice_k8s.models.execution import (
+    LIVING_STATUSES,
+    RUNNING_STATUSES,
+    TERMINAL_STATUSES,
+    ExStatus,
+    is_terminal,
+)
+from teraslice_k8s.store.base import ExFilter, JobFilter, Page, Record, SliceFilter, Store
+from teraslice_k8s.store.timestamps import utc_now
+
+log = logging.getLogger(__name__)
+
+#: Node-style values for ``GET /`` (teraslice-cli builds asset bundle names from them).
+NODE_VERSION = "v22.12.0"
+CLEANUP_TYPES = ("all", "errors", "pending")
+LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
+#: Keys removed from a source execution when it is copied into a new one.
+_EX_RUNTIME_KEYS = frozenset(
+    {
+        "ex_id",
+        "_status",
+        "_context",
+        "_created",
+        "_updated",
+        "_has_errors",
+        "_slicer_stats",
+        "_failureReason",
+        "_pendingReason",
+        "_deleted",
+        "_deleted_on",
+        "slicer_hostname",
+        "slicer_port",
+        "recovered_execution",
+        "recovered_slice_type",
+        "metadata",
+    }
+)
+#: Fields of ``GET /cluster/stats`` (sums over live controllers).
+STATS_FIELDS = (
+    "processed",
+    "failed",
+    "queued",
+    "job_duration",
+    "workers_joined",
+    "workers_disconnected",
+    "workers_reconnected",
+)
+
+
+def _node_arch() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "i386": "ia32", "i686": "ia32"}.get(
+        machine, machine
+    )
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _with_warnings(body: dict[str, Any], validated: ValidatedJob | None) -> dict[str, Any]:
+    if validated is not None and validated.warnings:
+        body["warnings"] = validated.warnings
+    return body
+
+
+class MasterService:
+    """Thread-safe use cases behind every API route."""
+
+    def __init__(
+        self,
+        store: Store,
+        backend: Backend,
+        settings: MasterSettings,
+        validate: JobValidator,
+        *,
+        prepare: SpecPreparer | None = None,
+        allocator: Allocator | None = None,
+        lifecycle: Lifecycle | None = None,
+        controllers: ControllerClient | None = None,
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.settings = settings
+        self._validate = validate
+        self._prepare: SpecPreparer = prepare or dict
+        self.allocator = allocator or Allocator(store, backend)
+        self.lifecycle = lifecycle or Lifecycle(store, backend, self.allocator, settings)
+        self.controllers = controllers or ControllerClient()
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ts-analytics")
+
+    # -- process lifetime -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start observing the backend, reconcile with it, then start allocating."""
+        self.backend.start(self.lifecycle.on_event)
+        self.lifecycle.reconcile()
+        self.lifecycle.start()
+        self.allocator.start()
+
+    def close(self) -> None:
+        self.allocator.close()
+        self.lifecycle.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.controllers.close()
+        self.backend.close()
+        self.store.close()
+
+    # -- cluster --------------------------------------------------------------------------
+
+    def cluster_info(self) -> dict[str, Any]:
+        return {
+            "arch": _node_arch(),
+            "clustering_type": self.backend.clustering_type,
+            "name": self.settings.name,
+            "node_version": NODE_VERSION,
+            "platform": platform.system().lower(),
+            "teraslice_version": TERASLICE_COMPAT_VERSION,
+        }
+
+    def cluster_state(self) -> dict[str, Any]:
+        return self.backend.cluster_state()
+
+    # -- validation helpers ---------------------------------------------------------------
+
+    def _validated(self, spec: Mapping[str, Any]) -> ValidatedJob:
+        """Run the job validator; a rejected job is a 422 listing every field-path problem."""
+        try:
+            return self._validate(spec)
+        except ValidationError as err:
+            raise ApiError(422, err.message, err.lines) from err
+
+    def _new_execution(
+        self, job_id: str, spec: Mapping[str, Any], validated: Mapping[str, Any], extra: Mapping[str, Any]
+    ) -> Record:
+        record: Record = {**spec, **validated}
+        for key in ("slicer_hostname", "slicer_port", "_deleted", "_deleted_on"):
+            record.pop(key, None)
+        record.update(
+            {
+                "job_id": job_id,
+                "ex_id": str(uuid.uuid4()),
+                "metadata": {},
+                "_status": ExStatus.PENDING.value,
+                "_context": "ex",
+                "_has_errors": False,
+                "_slicer_stats": {},
+                "_failureReason": "",
+                "teraslice_version": TERASLICE_COMPAT_VERSION,
+                **extra,
+            }
+        )
+        stored = self.store.create_execution(record)
+        self.allocator.enqueue(stored["ex_id"])
+        return stored
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def submit_job(self, body: Any, *, start: bool) -> dict[str, Any]:
+        """``POST /jobs``: validate, store the job, and (``start``) create a pending execution."""
+        if not isinstance(body, Mapping) or "operations" not in body:
+            raise ApiError(400, "No job was posted")
+        if "job_id" in body:
+            raise ApiError(422, "Job cannot include a job_id on submit")
+        spec = self._prepare(body)
+        validated = self._validated(spec)
+        job_id = str(uuid.uuid4())
+        job = self.store.create_job({**spec, "job_id": job_id, "_context": "job"})
+        result: dict[str, Any] = {"job_id": job["job_id"]}
+        if start:
+            ex = self._new_execution(job_id, spec, validated.config, {})
+            result["ex_id"] = ex["ex_id"]
+        return _with_warnings(result, validated)
+
+    def list_jobs(self, flt: JobFilter, page: Page, ex_fields: Sequence[str] | None = None) -> list[Record]:
+        jobs = self.store.list_jobs(flt, page)
+        if ex_fields is not None:
+            self._attach_ex(jobs, ex_fields)
+        return jobs
+
+    def _attach_ex(self, jobs: list[Record], fields: Sequence[str]) -> None:
+        latest = self.store.latest_executions([job["job_id"] for job in jobs])
+        for job in jobs:
+            ex = latest.get(job["job_id"])
+            if ex is None or ex.get("_deleted"):
+                job["ex"] = {}
+            else:
+                job["ex"] = {f: ex[f] for f in fields if f in ex}
+
+    def get_job(self, job_id: str, ex_fields: Sequence[str] | None = None) -> Record:
+        job = self.store.get_job(job_id)
+        if ex_fields is not None:
+            self._attach_ex([job], ex_fields)
+        return job
+
+    def update_job(self, job_id: str, body: Any) -> Record:
+        """``PUT /jobs/:id``: replace the stored spec (fields left out disappear)."""
+        if not isinstance(body, Mapping) or not body:
+            raise ApiError(400, f"no data was provided to update job {job_id}")
+        current = self.store.get_job(job_id)
+        if current.get("_deleted"):
+            raise ApiError(410, f"Job {job_id} has been deleted and cannot be updated.")
+        if "job_id" in body and body["job_id"] != job_id:
+            raise ApiError(406, "job.job_id doesn't match request id")
+        spec = job_spec(body)
+        validated: ValidatedJob | None = None
+        # Teraslice skips validation when a job is being deactivated.
+        if not (current.get("active") is not False and spec.get("active") is False):
+            validated = self._validated(spec)
+        record = {**spec, "job_id": job_id, "_context": "job", "_created": current.get("_created")}
+        stored = self.store.replace_job(job_id, record)
+        return _with_warnings(dict(stored), validated)
+
+    def set_active(self, job_id: str, active: bool) -> Record:
+        """``_active`` / ``_inactive``: the PUT logic with ``active`` changed."""
+        current = self.store.get_job(job_id)
+        return self.update_job(job_id, {**job_spec(current), "active": active})
+
+    def _living_executions(self, job_id: str) -> list[Record]:
+        return self.store.list_executions(
+            ExFilter(job_id=job_id, statuses=tuple(sorted(LIVING_STATUSES)), deleted=None),
+            Page(size=100, sort="_created:desc"),
+        )
+
+    def delete_job(self, job_id: str) -> Record:
+        """``DELETE /jobs/:id``: soft delete the job and its executions."""
+        job = self.store.get_job(job_id)
+        if self._living_executions(job_id):
+            raise ApiError(409, f"Job {job_id} is currently running, cannot delete a running job.")
+        if job.get("_deleted"):
+            raise ApiError(410, f"Job {job_id} has already been deleted.")
+        executions = self.store.list_executions(
+            ExFilter(job_id=job_id, deleted=None), Page(size=10_000, sort="_created:asc")
+        )
+        leftovers = self.backend.execution_ids()
+        now = utc_now()
+        for ex in executions:
+            if ex["ex_id"] in leftovers:
+                self.backend.stop_execution(ex["ex_id"], force=True)
+            if not ex.get("_deleted"):
+                self.store.update_execution(ex["ex_id"], {"_deleted": True, "_deleted_on": now})
+        record = {**job, "_deleted": True, "_deleted_on": now, "active": False}
+        return self.store.replace_job(job_id, record)
+
+    def _check_startable(self, job_id: str, action: str) -> Record:
+        job = self.store.get_job(job_id)
+        if job.get("_deleted"):
+            raise ApiError(410, f"Job {job_id} has been deleted and cannot be {action}.")
+        if self._living_executions(job_id):
+            raise ApiError(
+                409, f"Job {job_id} is currently running, cannot have the same job concurrently running"
+            )
+        executions = self.store.list_executions(
+            ExFilter(job_id=job_id, deleted=None), Page(size=10_000, sort="_created:desc")
+        )
+        leftovers = self.backend.execution_ids()
+        orphaned = [ex["ex_id"] for ex in executions if ex["ex_id"] in leftovers]
+        if orphaned:
+            raise ApiError(
+                409,
+                f"There are orphaned resources for job: {job_id}, exId: {', '.join(orphaned)}. "
+                "Please wait for Kubernetes to clean up orphaned resources.",
+            )
+        return job
+
+    def start_job(self, job_id: str) -> dict[str, Any]:
+        """``POST /jobs/:id/_start``: a new execution of the stored job."""
+        job = self._check_startable(job_id, "started")
+        spec = job_spec(job)
+        validated = self._validated(spec)
+        if validated.config.get("autorecover"):
+            source = self.store.latest_execution(job_id)
+            if source is not None:
+                ex = self._recover_from(job_id, source, spec, validated.config, "pending")
+                return _with_warnings({"job_id": job_id, "ex_id": ex["ex_id"]}, validated)
+        ex = self._new_execution(job_id, spec, validated.config, {})
+        return _with_warnings({"job_id": job_id, "ex_id": ex["ex_id"]}, validated)
+
+    # -- recovery -------------------------------------------------------------------------
+
+    @staticmethod
+    def check_cleanup_type(value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if value not in CLEANUP_TYPES:
+            raise ApiError(400, "cleanup_type must be empty or set to all, errors, pending")
+        return value
+
+    def _recover_from(
+        self,
+        job_id: str,
+        source: Record,
+        spec: Mapping[str, Any],
+        config: Mapping[str, Any],
+        cleanup: str | None,
+    ) -> Record:
+        base = {k: v for k, v in source.items() if k not in _EX_RUNTIME_KEYS}
+        merged = _deep_merge(base, {**spec, **config})
+        extra: dict[str, Any] = {"recovered_execution": source["ex_id"]}
+        if cleanup:
+            extra["recovered_slice_type"] = cleanup
+        return self._new_execution(job_id, {}, merged, extra)
+
+    def recover_job(self, job_id: str, cleanup: str | None) -> dict[str, Any]:
+        """``POST /jobs/:id/_recover``: recover the latest execution with the current job config."""
+        cleanup = self.check_cleanup_type(cleanup)
+        job = self._check_startable(job_id, "recovered")
+        spec = job_spec(job)
+        validated = self._validated(spec)
+        source = self.store.latest_execution(job_id)
+        if source is None:
+            if not validated.config.get("autorecover"):
+                raise ApiError(404, f"Job {job_id} is missing an execution to recover from")
+            ex = self._new_execution(job_id, spec, validated.config, {})
+        else:
+            ex = self._recover_from(job_id, source, spec, validated.config, cleanup)
+        return _with_warnings({"job_id": job_id, "ex_id": ex["ex_id"]}, validated)
+
+    def recover_execution(self, ex_id: str, cleanup: str | None) -> dict[str, Any]:
+        """``POST /ex/:id/_recover``: recover this execution with its own config."""
+        cleanup = self.check_cleanup_type(cleanup)
+        source = self.store.get_execution(ex_id)
+        job_id = source["job_id"]
+        self._check_startable(job_id, "recovered")
+        ex = self._recover_from(job_id, source, {}, {}, cleanup)
+        return {"job_id": job_id, "ex_id": ex["ex_id"]}
+
+    # -- executions -----------------------------------------------------------------------
+
+    def latest_execution(self, job_id: str) -> Record:
+        """``GET /jobs/:id/ex``; also how ``/jobs/:id/...`` control routes find their execution."""
+        self.store.get_job(job_id)
+        ex = self.store.latest_execution(job_id)
+        if ex is None:
+            raise ApiError(404, f"No execution was found for job {job_id}")
+        return ex
+
+    def get_execution(self, ex_id: str) -> Record:
+        return self.store.get_execution(ex_id)
+
+    def list_executions(self, flt: ExFilter, page: Page) -> list[Record]:
+        return self.store.list_executions(flt, page)
+
+    def _active_execution(self, ex_id: str) -> Record:
+        ex = self.store.get_execution(ex_id)
+        if ex["_status"] in TERMINAL_STATUSES:
+            raise ApiError(404, f"no active execution context was found for ex_id: {ex_id}")
+        return ex
+
+    def stop(self, ex_id: str, *, force: bool, blocking: bool, timeout_ms: int | None) -> dict[str, Any]:
+        """``_stop``: stop flow of the lifecycle; ``blocking`` waits (bounded) for a terminal status."""
+        try:
+            ex = self.lifecycle.request_stop(ex_id, force=force)
+        except BackendError as err:
+            raise ApiError(502, f"Could not stop execution {ex_id}: {err}") from err
+        if blocking and not is_terminal(ex["_status"]):
+            wait_ms = timeout_ms if timeout_ms is not None else 2 * self.settings.shutdown_timeout_ms
+            ex = self.lifecycle.wait_terminal(ex_id, wait_ms / 1000)
+        status = ex["_status"]
+        if force:
+            return {"message": f"Force stop complete for exId {ex_id}", "status": status}
+        return {"status": status}
+
+    def pause(self, ex_id: str) -> dict[str, Any]:
+        ex = self._active_execution(ex_id)
+        try:
+            self.controllers.pause(ex, self.settings.command_timeout_s)
+        except ControllerUnavailable as err:
+            raise ApiError(500, f"Execution {ex_id} is not available to pause") from err
+        self.store.set_status(ex_id, ExStatus.PAUSED)
+        return {"status": "paused"}
+
+    def resume(self, ex_id: str) -> dict[str, Any]:
+        ex = self._active_execution(ex_id)
+        try:
+            self.controllers.resume(ex, self.settings.command_timeout_s)
+        except ControllerUnavailable as err:
+            raise ApiError(500, f"Execution {ex_id} is not available to resume") from err
+        self.store.set_status(ex_id, ExStatus.RUNNING)
+        return {"status": "running"}
+
+    def set_log_level(self, ex_id: str, level: str | None) -> dict[str, Any]:
+        if level not in LOG_LEVELS:
+            raise ApiError(400, f'Invalid log level "{level}", must be one of: {", ".join(LOG_LEVELS)}')
+        ex = self._active_execution(ex_id)
+        try:
+            reply = self.controllers.set_log_level(ex, level, self.settings.command_timeout_s)
+        except ControllerUnavailable as err:
+            raise ApiError(404, f"Execution {ex_id} is not available") from err
+        return {"exId": ex_id, "level": reply.get("level", level)}
+
+    def scale_workers(self, ex_id: str, action: str, count: int) -> dict[str, Any]:
+        """``_workers``: ``action`` is ``add``, ``remove`` or ``set`` (``total=``), ``count`` > 0."""
+        if action not in ("add", "remove", "set"):
+            raise ValueError(action)
+        ex = self._active_execution(ex_id)
+        if ex["_status"] in (ExStatus.PENDING, ExStatus.SCHEDULING):
+            # No worker Deployment yet: change the count the allocator will create.
+            total = {"add": ex.get("workers", 0) + count, "remove": ex.get("workers", 0) - count}.get(
+                action, count
+            )
+            total = max(total, 0)
+        else:
+            try:
+                total = self.backend.scale_workers(ex_id, action, count)  # type: ignore[arg-type]
+            except BackendError as err:
+                raise ApiError(409, str(err)) from err
+        self.store.update_execution(ex_id, {"workers": total})
+        return {"message": f"{count} workers have been {action} for execution: {ex_id}"}
+
+    def errors(self, ex_id: str | None, page: Page) -> list[Record]:
+        """Slice state records in ``error`` (one execution, or every execution for ``None``)."""
+        if ex_id is not None:
+            self.store.get_execution(ex_id)
+        return self.store.list_slices(SliceFilter(ex_id=ex_id, states=("error",)), page)
+
+    # -- controllers ----------------------------------------------------------------------
+
+    def _stats(self, ex: Record) -> dict[str, Any] | None:
+        try:
+            analytics = self.controllers.analytics(ex, self.settings.analytics_timeout_ms / 1000)
+        except ControllerUnavailable as err:
+            log.debug("no analytics from %s: %s", ex["ex_id"], err)
+            return None
+        return {**analytics, "ex_id": ex["ex_id"], "job_id": ex["job_id"], "name": ex.get("name", "")}
+
+    def controller(self, ex_id: str) -> list[dict[str, Any]]:
+        """Stats of one execution's controller (one-element list, as Teraslice)."""
+        ex = self.store.get_execution(ex_id)
+        stats = None if is_terminal(ex["_status"]) else self._stats(ex)
+        if stats is None:
+            raise ApiError(404, f"Could not find active slicer for ex_id: {ex_id}")
+        return [stats]
+
+    def all_controllers(self) -> list[dict[str, Any]]:
+        """Stats of every reachable controller of an execution in a running status."""
+        running = self.store.list_executions(
+            ExFilter(statuses=tuple(sorted(RUNNING_STATUSES))), Page(size=10_000, sort="_created:asc")
+        )
+        found = [s for s in self._pool.map(self._stats, running) if s is not None]
+        found.sort(key=lambda s: (str(s.get("name", "")), str(s.get("started", ""))))
+        found.reverse()
+        return found
+
+    def cluster_stats(self) -> dict[str, Any]:
+        totals = dict.fromkeys(STATS_FIELDS, 0)
+        for stats in self.all_controllers():
+            for key in STATS_FIELDS:
+                value = stats.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    totals[key] += int(value)
+        return {"controllers": totals, "slicer": dict(totals)}

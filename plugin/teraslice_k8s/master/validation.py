@@ -1,0 +1,56 @@
+"""Job validation as the master uses it: a callable from a posted spec to the validated config.
+
+The master never validates by itself: :func:`job_validator` wraps
+``teraslice_k8s.models.job.validate_job`` (the job schema) with the runtime's operation
+validator (``teraslice_k8s.runtime.operations.validate_operations``: unknown ``_op``, bad op
+options, defaults filled). Both are imported when the validator is built, keeping the
+master's layering ``master -> runtime -> models``.
+
+Contract of a :data:`JobValidator`: it never mutates its input; it returns a
+:class:`ValidatedJob` or raises :class:`teraslice_k8s.errors.ValidationError` naming every
+broken rule by field path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from teraslice_k8s.models.config import SysConfig
+from teraslice_k8s.models.job import ValidatedJob
+
+__all__ = ["JOB_METADATA_KEYS", "JobValidator", "SpecPreparer", "ValidatedJob", "job_spec", "job_validator"]
+
+#: Keys of a stored job record that are metadata, not part of the job spec.
+JOB_METADATA_KEYS = frozenset({"job_id", "_context", "_created", "_updated", "_deleted", "_deleted_on"})
+
+
+JobValidator = Callable[[Mapping[str, Any]], ValidatedJob]
+#: Adds the Prometheus metrics port to ``external_ports`` (Teraslice persists it in the job).
+SpecPreparer = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+def job_spec(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The job spec of a stored job record (metadata keys removed)."""
+    return {k: v for k, v in record.items() if k not in JOB_METADATA_KEYS}
+
+
+def job_validator(config: SysConfig) -> JobValidator:
+    """Build the validator for one cluster ``config`` from the models' and runtime's functions."""
+    from teraslice_k8s.models.job import validate_job
+    from teraslice_k8s.runtime.operations.validation import validate_operations
+
+    def validate(spec: Mapping[str, Any]) -> ValidatedJob:
+        return validate_job(spec, config, op_validator=validate_operations)
+
+    return validate
+
+
+def spec_preparer(config: SysConfig) -> SpecPreparer:
+    """Teraslice's submit step 3: append the metrics port to ``external_ports`` when enabled."""
+    from teraslice_k8s.models.job import apply_prom_metrics_port
+
+    def prepare(spec: Mapping[str, Any]) -> dict[str, Any]:
+        return apply_prom_metrics_port(spec, config)
+
+    return prepare
