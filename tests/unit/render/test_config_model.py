@@ -137,12 +137,12 @@ def test_config_is_frozen() -> None:
         ({"name": ""}, "teraslice.name: must be 1 to 255 characters long"),
         (
             {"kubernetes_namespace": "Ns_1"},
-            "teraslice.kubernetes_namespace: must be a valid Kubernetes namespace name (lowercase RFC 1123 label)",
+            "teraslice.kubernetes_namespace: must be a valid Kubernetes namespace name (lowercase RFC 1123 label)",  # noqa: E501
         ),
         ({"kubernetes_image": ""}, "teraslice.kubernetes_image: must not be empty"),
         (
             {"kubernetes_config_map_name": "My Map"},
-            "teraslice.kubernetes_config_map_name: must be a valid Kubernetes object name (lowercase RFC 1123 subdomain)",
+            "teraslice.kubernetes_config_map_name: must be a valid Kubernetes object name (lowercase RFC 1123 subdomain)",  # noqa: E501
         ),
         (
             {"assets_volume": "a_b"},

@@ -70,7 +70,7 @@ def test_deprecation_warnings_for_old_resources() -> None:
                 "kind": "deprecation",
                 "reason": {
                     "field": field,
-                    "description": f'"{field}" on a job is deprecated and should use "resources_requests_{field}" instead',
+                    "description": f'"{field}" on a job is deprecated and should use "resources_requests_{field}" instead',  # noqa: E501
                 },
             },
         }
@@ -134,7 +134,7 @@ def test_deprecation_warnings_for_old_resources() -> None:
         ),
         (
             {"targets": [{"key": "bad key", "value": "west"}]},
-            'targets[0].key: must be a valid label key (a qualified name such as "zone" or "example.com/zone")',
+            'targets[0].key: must be a valid label key (a qualified name such as "zone" or "example.com/zone")',  # noqa: E501
         ),
         (
             {"targets": [{"key": "zone", "value": "west coast"}]},
@@ -168,7 +168,7 @@ def test_deprecation_warnings_for_old_resources() -> None:
         ({"external_ports": [{"port": 1}]}, "external_ports[0].name: is required"),
         (
             {"external_ports": [{"name": "Metrics_Port", "port": 1}]},
-            "external_ports[0].name: must be a valid port name (at most 15 lowercase letters, digits and '-', "
+            "external_ports[0].name: must be a valid port name (at most 15 lowercase letters, digits and '-', "  # noqa: E501
             "with a letter)",
         ),
         ({"external_ports": [9090, {"name": "m", "port": 9090}]}, "external_ports[1]: duplicate port 9090"),
