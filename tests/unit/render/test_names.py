@@ -84,7 +84,7 @@ def test_truncation_never_collides() -> None:
     first = resource_names("a.b" + "c" * 40 + "1", JOB_ID)
     second = resource_names("a.b" + "c" * 40 + "2", JOB_ID)
     assert first.job != second.job
-    assert job_name_label("b" * 70 + "x.") != job_name_label("b" * 70 + "y.")
+    assert job_name_label("b" * 62 + "-x") != job_name_label("b" * 62 + "-y")
 
 
 @pytest.mark.parametrize(
@@ -119,7 +119,7 @@ def test_label_values_sanitised() -> None:
     assert job_labels({"k": "hello world"}) == {"job.teraslice.terascope.io/k": "hello-world"}
     assert job_labels({"k": "end."})["job.teraslice.terascope.io/k"] == "end-2e18562d37"
     assert label_value("e76a0278-d9bc-4d78-bf14-431bcd97528c") == "e76a0278-d9bc-4d78-bf14-431bcd97528c"
-    assert label_value("-bad id-") == "bad-id-c1ec0cc3d5"
+    assert label_value("-bad id-") == "bad-id-10e1078d07"
 
 
 def test_volume_names() -> None:
