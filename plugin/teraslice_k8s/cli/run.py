@@ -1,0 +1,311 @@
+"""``teraslice-k8s run JOB.json``: run one job to the end on this machine (no cluster needed).
+
+Validates the job (invalid: field paths on stderr, exit 2), stores the job and a ``pending``
+execution in the configured store (default: SQLite at ``<data-dir>/state.sqlite``), starts it
+with the master's allocator on the :class:`~teraslice_k8s.backend.local.LocalBackend`
+(``pending -> scheduling -> initializing``, then the controller takes over), shows progress
+(slices, records, records/s) read from the controller's ``/analytics``, prints a summary and
+exits 0 iff the execution ``completed`` (1 otherwise). Ctrl-C stops the execution
+(``stopping`` -> the controller writes ``stopped``).
+
+If the controller process dies, the execution is marked ``failed`` with the exit code and the
+tail of its output as ``_failureReason`` (what the master does with the backend's event).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATA_DIR = ".teraslice"
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "run",
+        help="run a job locally until it finishes (controller and workers as local processes)",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("job", help="job file (JSON)")
+    parser.add_argument("--config", help="teraslice.yaml (default: local mode, SQLite under --data-dir)")
+    parser.add_argument("--workers", type=int, help="override the job's worker count")
+    parser.add_argument(
+        "--data-dir", default=DEFAULT_DATA_DIR, help=f"state and logs directory (default {DEFAULT_DATA_DIR})"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(handler=run)
+
+
+def _problem_exit(lines: list[str] | tuple[str, ...], prefix: str = "") -> int:
+    for line in lines:
+        print(f"{prefix}{line}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from teraslice_k8s.errors import ValidationError
+    from teraslice_k8s.models.config import load_config, parse_config
+    from teraslice_k8s.models.job import validate_job
+    from teraslice_k8s.runtime.operations.validation import validate_operations
+
+    data_dir = Path(args.data_dir)
+    try:
+        raw = json.loads(Path(args.job).read_text(encoding="utf-8"))
+    except OSError as exc:
+        return _problem_exit([f"{args.job}: {exc.strerror}"])
+    except json.JSONDecodeError as exc:
+        return _problem_exit([f"{args.job}: not valid JSON: {exc}"])
+    if isinstance(raw, dict) and args.workers is not None:
+        if args.workers < 1:
+            return _problem_exit(["--workers: must be at least 1"])
+        raw["workers"] = args.workers
+    try:
+        if args.config:
+            config_path = Path(args.config)
+            config = load_config(config_path)
+        else:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            config_data = {
+                "teraslice": {
+                    "cluster_manager_type": "local",
+                    "storage": {"type": "sqlite", "path": str((data_dir / "state.sqlite").resolve())},
+                }
+            }
+            config = parse_config(config_data)
+            config_path = data_dir / "teraslice.yaml"
+            config_path.write_text(yaml.safe_dump(config_data), encoding="utf-8")
+        validated = validate_job(raw, config, op_validator=validate_operations)
+    except ValidationError as exc:
+        return _problem_exit(exc.lines, f"{args.job}: " if not args.config else "")
+    return _Runner(args, config, config_path.resolve(), data_dir, raw, validated.config).run()
+
+
+class _Runner:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        config: Any,
+        config_path: Path,
+        data_dir: Path,
+        spec: dict[str, Any],
+        validated: dict[str, Any],
+    ) -> None:
+        self.args = args
+        self.config = config
+        self.config_path = config_path
+        self.data_dir = data_dir
+        self.spec = spec
+        self.validated = validated
+        self.events: queue.Queue[Any] = queue.Queue()
+        self.interrupted = False
+
+    def run(self) -> int:
+        from teraslice_k8s import TERASLICE_COMPAT_VERSION
+        from teraslice_k8s.backend.local import LocalBackend
+        from teraslice_k8s.runtime.node import open_store
+        from teraslice_k8s.master.allocator import Allocator
+        from teraslice_k8s.runtime.durations import duration_ms
+
+        store = open_store(self.config)
+        job = store.create_job({**self.spec, "job_id": str(uuid.uuid4())})
+        record = {
+            **self.spec,
+            **self.validated,
+            "job_id": job["job_id"],
+            "ex_id": str(uuid.uuid4()),
+            "metadata": {},
+            "_status": "pending",
+            "_context": "ex",
+            "_has_errors": False,
+            "_slicer_stats": {},
+            "_failureReason": "",
+            "teraslice_version": TERASLICE_COMPAT_VERSION,
+        }
+        ex = store.create_execution(record)
+        self.ex_id = str(ex["ex_id"])
+        shutdown_timeout = duration_ms(self.config.teraslice.shutdown_timeout) / 1000
+        backend = LocalBackend(
+            config_path=self.config_path,
+            log_dir=self.data_dir / "logs",
+            shutdown_timeout=shutdown_timeout,
+        )
+        backend.start(self.events.put)
+        previous = signal.signal(signal.SIGINT, self._interrupt)
+        started = time.monotonic()
+        try:
+            Allocator(store, backend).allocate(self.ex_id)
+            final = self._follow(store, backend)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            backend.close()
+        duration = time.monotonic() - started
+        code = self._summary(store, final, duration)
+        store.close()
+        return code
+
+    def _interrupt(self, _sig: int, _frame: Any) -> None:
+        self.interrupted = True
+
+    def _follow(self, store: Any, backend: Any) -> dict[str, Any]:
+        """Show progress until the controller process is gone; returns the final record."""
+        from teraslice_k8s.backend.base import EventKind
+        from teraslice_k8s.models.execution import ExStatus, InvalidTransition, is_terminal
+
+        progress = _Progress(self.validated, enabled=not self.args.no_progress)
+        controller_exit: Any = None
+        stop_sent = False
+        with progress:
+            while True:
+                try:
+                    event = self.events.get(timeout=0.25)
+                except queue.Empty:
+                    event = None
+                if event is not None and event.ex_id == self.ex_id:
+                    if event.kind in (EventKind.CONTROLLER_SUCCEEDED, EventKind.CONTROLLER_FAILED):
+                        controller_exit = event
+                    if event.kind == EventKind.GONE:
+                        break
+                ex = store.get_execution(self.ex_id)
+                progress.update(ex)
+                if controller_exit is not None and not backend.processes(self.ex_id)["execution_controller"]:
+                    # The workers get the controller's shutdown; stop_execution makes sure.
+                    backend.stop_execution(self.ex_id)
+                    break
+                if is_terminal(str(ex["_status"])) and ex["_status"] != ExStatus.STOPPED and controller_exit is None:
+                    if not backend.processes(self.ex_id)["execution_controller"]:
+                        break
+                if self.interrupted and not stop_sent:
+                    stop_sent = True
+                    try:
+                        store.set_status(self.ex_id, ExStatus.STOPPING)
+                    except InvalidTransition:
+                        pass
+                    backend.stop_execution(self.ex_id)
+        ex = store.get_execution(self.ex_id)
+        if controller_exit is not None and controller_exit.kind == EventKind.CONTROLLER_FAILED:
+            if not is_terminal(str(ex["_status"])):
+                ex = _mark_failed(store, self.ex_id, controller_exit.reason)
+        elif not is_terminal(str(ex["_status"])):
+            if ex["_status"] == ExStatus.STOPPING:
+                ex = store.set_status(self.ex_id, ExStatus.STOPPED)
+            else:
+                ex = _mark_failed(
+                    store, self.ex_id, "execution controller exited without setting a terminal status"
+                )
+        return dict(ex)
+
+    def _summary(self, store: Any, ex: dict[str, Any], duration: float) -> int:
+        from teraslice_k8s.store.base import SliceFilter
+
+        stats = ex.get("_slicer_stats") or {}
+        completed = store.count_slices(SliceFilter(ex_id=self.ex_id, states=("completed",)))
+        failed = store.count_slices(SliceFilter(ex_id=self.ex_id, states=("error",)))
+        records = int(stats.get("records", 0))
+        summary = {
+            "ex_id": self.ex_id,
+            "job_id": ex.get("job_id"),
+            "name": ex.get("name"),
+            "status": ex.get("_status"),
+            "slices_completed": completed,
+            "slices_failed": failed,
+            "records": records,
+            "duration_s": round(duration, 3),
+            "records_per_second": round(records / duration) if duration > 0 else 0,
+            "errors": ex.get("_failureReason") or "",
+            "logs": str((self.data_dir / "logs" / self.ex_id).resolve()),
+        }
+        if self.args.json:
+            print(json.dumps(summary))
+        else:
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table(title=f"Execution {self.ex_id}", show_header=False)
+            for key, value in summary.items():
+                if key == "records_per_second":
+                    value = f"{value:,}"
+                elif key == "records":
+                    value = f"{value:,}"
+                table.add_row(key.replace("_", " "), str(value))
+            Console().print(table)
+        return 0 if ex.get("_status") == "completed" else 1
+
+
+def _mark_failed(store: Any, ex_id: str, reason: str) -> Any:
+    from teraslice_k8s.models.execution import InvalidTransition
+
+    try:
+        return store.set_status(ex_id, "failed", {"_has_errors": True, "_failureReason": reason})
+    except InvalidTransition:
+        return store.get_execution(ex_id)
+
+
+class _Progress:
+    """Rich progress bar: slices processed, records, records/s (from ``_slicer_stats`` /
+    the controller's ``/analytics``)."""
+
+    def __init__(self, job: dict[str, Any], *, enabled: bool) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.enabled = enabled
+        self.total = _expected_records(job)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[slices]} slices"),
+            TextColumn("{task.completed:,.0f} records"),
+            TextColumn("{task.fields[rate]} rec/s"),
+            TimeElapsedColumn(),
+            disable=not enabled,
+            transient=False,
+        )
+        self.task = self.progress.add_task(str(job.get("name", "job")), total=self.total, slices=0, rate="-")
+        self.client: Any = None
+        self.started = time.monotonic()
+
+    def __enter__(self) -> _Progress:
+        import httpx
+
+        self.client = httpx.Client(timeout=1.0)
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+        if self.client is not None:
+            self.client.close()
+
+    def update(self, ex: dict[str, Any]) -> None:
+        stats = ex.get("_slicer_stats") or {}
+        host, port = ex.get("slicer_hostname"), ex.get("slicer_port")
+        if self.enabled and host and port and ex.get("_status") in ("running", "recovering", "failing"):
+            try:
+                stats = self.client.get(f"http://{host}:{port}/analytics").json()
+            except Exception:  # the controller may be starting or gone; keep the stored stats
+                pass
+        records = int(stats.get("records", 0) or 0)
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        self.progress.update(
+            self.task,
+            completed=records,
+            slices=int(stats.get("processed", 0) or 0),
+            rate=f"{records / elapsed:,.0f}",
+            description=f"{ex.get('name', 'job')} [{ex.get('_status')}]",
+        )
+
+
+def _expected_records(job: dict[str, Any]) -> int | None:
+    ops = job.get("operations") or []
+    if job.get("lifecycle", "once") == "once" and ops and ops[0].get("_op") == "data_generator":
+        return int(ops[0].get("size", 5000))
+    return None

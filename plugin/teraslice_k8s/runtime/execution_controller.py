@@ -1,0 +1,541 @@
+"""The execution controller: slicing, dispatch, slice state, status, shutdown.
+
+Contract (what the master and the backends rely on):
+- Serves :mod:`teraslice_k8s.runtime.server` on ``host:port``; ``/health`` is 200 once the
+  slicers are initialised and the status is ``running``/``recovering``.
+- Status writes (through the store's checked ``set_status``): ``recovering`` (when
+  ``recovered_execution`` is set), ``running``, ``failing`` (first slice failure; persistent
+  jobs go back to ``running`` after a ``probation_window`` with new successes and no new
+  failures), then exactly one terminal status: ``completed``, ``failed`` (slice errors, slices
+  stuck in ``start``, slicer error, no worker within ``slicer_timeout``, every worker gone for
+  ``worker_disconnect_timeout``, store failure), ``stopped`` (SIGTERM while the master set
+  ``stopping``) or ``terminated`` (SIGTERM otherwise). Terminal writes carry
+  ``_slicer_stats``, ``_has_errors`` and ``_failureReason`` like Teraslice.
+- :meth:`ExecutionController.run` returns 0 after writing a terminal status itself (or when the
+  execution was already terminal at start); any exception escaping it is a crash (exit 1).
+- SIGTERM/SIGINT: stop slicing and dispatching, wait up to ``shutdown_timeout`` (less a 2 s
+  margin) for in-flight slices, leave unfinished slices ``pending``/``start`` for ``_recover``
+  and name their count in ``_failureReason``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from teraslice_k8s.models.execution import RUNNING_STATUSES, ExStatus, InvalidTransition, is_terminal
+from teraslice_k8s.runtime.analytics import ExecutionAnalytics
+from teraslice_k8s.runtime.logs import set_level
+from teraslice_k8s.runtime.metrics import JobMetrics, start_metrics
+from teraslice_k8s.runtime.operations.base import OpContext, Slicer
+from teraslice_k8s.runtime.pipeline import build_reader, operation_names
+from teraslice_k8s.runtime.scheduler import Outcome, Scheduler
+from teraslice_k8s.runtime.server import ControllerServer, WorkerConnection
+from teraslice_k8s.runtime.settings import RuntimeSettings
+from teraslice_k8s.runtime.slices import Slice
+from teraslice_k8s.runtime.state_writer import StateWriter, analytics_records
+from teraslice_k8s.store.base import Page, Record, SliceFilter, Store
+from teraslice_k8s.store.timestamps import utc_now
+
+log = logging.getLogger(__name__)
+
+#: Recovery types that end the execution once the recovered slices are done.
+CLEANUP_TYPES = frozenset({"errors", "pending", "all"})
+#: Persistent slicers that return None are polled again after this many seconds.
+PERSISTENT_POLL = 0.1
+RECOVERY_BATCH = 5000
+
+
+def human_duration(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"
+
+
+class ExecutionController:
+    def __init__(
+        self,
+        execution: Mapping[str, Any],
+        store: Store,
+        settings: RuntimeSettings,
+        *,
+        host: str = "0.0.0.0",
+        port: int,
+    ) -> None:
+        self.ex: dict[str, Any] = dict(execution)
+        self.ex_id = str(execution["ex_id"])
+        self.store = store
+        self.settings = settings
+        self.host, self.port = host, port
+        self.lifecycle = str(execution.get("lifecycle", "once"))
+        self.writer = StateWriter(store)
+        self.scheduler = Scheduler(self.writer, max_retries=int(execution.get("max_retries", 3)))
+        self.analytics = ExecutionAnalytics(self.scheduler, slicers=int(execution.get("slicers", 1)))
+        self.op_names = operation_names(execution)
+        self.collect_analytics = bool(execution.get("analytics", True))
+        self.ready = False
+        self.connections: dict[str, WorkerConnection] = {}
+        self.slicers: list[Slicer] = []
+        self.metrics: JobMetrics | None = None
+        self.server = ControllerServer(self, host, port)
+        self.status = ""
+        self._kick = asyncio.Event()
+        self._space = asyncio.Event()
+        self._done = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._worker_seen = asyncio.Event()
+        self._worker_back = asyncio.Event()
+        self._all_gone = asyncio.Event()
+        self._recovery_drained = asyncio.Event()
+        self._shutdown = False
+        self._fatal: str | None = None
+        self._failing = False
+        self._failures_at_probation = 0
+        self._successes_at_probation = 0
+        self._status_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # -- store helpers (blocking calls in a thread) --
+
+    async def _set_status(self, status: str, fields: Mapping[str, Any] | None = None) -> Record:
+        async with self._status_lock:
+            record = await asyncio.to_thread(self.store.set_status, self.ex_id, status, fields)
+            self.status = status
+            return record
+
+    # -- ControllerHooks --
+
+    def controller_stats(self) -> dict[str, Any]:
+        return self.analytics.controller_stats(self.ex)
+
+    def pause(self) -> None:
+        self.scheduler.paused = True
+
+    def resume(self) -> None:
+        self.scheduler.paused = False
+        self._kick.set()
+        self._space.set()
+
+    def set_log_level(self, level: str) -> None:
+        set_level(level)
+        for conn in list(self.connections.values()):
+            self._spawn(self._send(conn, {"type": "loglevel", "level": level}))
+
+    def worker_connected(self, conn: WorkerConnection) -> None:
+        old = self.connections.get(conn.worker_id)
+        if old is not None and old is not conn:
+            self.scheduler.worker_disconnected(conn.worker_id)
+        self.connections[conn.worker_id] = conn
+        self.scheduler.worker_connected(conn.worker_id)
+        self._worker_seen.set()
+        self._worker_back.set()
+        self._all_gone.clear()
+        self._space.set()
+        if self._done.is_set():
+            self._spawn(self._send(conn, {"type": "shutdown"}))
+
+    def worker_disconnected(self, conn: WorkerConnection) -> None:
+        if self.connections.get(conn.worker_id) is not conn:
+            return  # an older connection of a worker that already reconnected
+        del self.connections[conn.worker_id]
+        lost = self.scheduler.worker_disconnected(conn.worker_id)
+        if lost is not None:
+            log.warning("worker %s disconnected with slice %s in flight", conn.worker_id, lost.slice_id)
+            self._after_result(failed=lost.state == "error")
+        if self.scheduler.online_workers == 0:
+            self._worker_back.clear()
+            self._all_gone.set()
+        self._kick.set()
+
+    def worker_message(self, conn: WorkerConnection, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "available":
+            self.scheduler.worker_available(conn.worker_id)
+            self._kick.set()
+        elif kind == "complete":
+            self._on_complete(conn, message)
+        elif kind == "shutdown":
+            # The worker finished its slice and leaves; treat like a clean disconnect.
+            self.worker_disconnected(conn)
+        else:
+            log.warning("unknown message type %r from %s", kind, conn.worker_id)
+
+    def _on_complete(self, conn: WorkerConnection, message: dict[str, Any]) -> None:
+        slice_id = str(message.get("slice_id"))
+        error = message.get("error")
+        records = int(message.get("records") or 0)
+        slice_ = self.scheduler.outstanding.get(slice_id)
+        outcome = self.scheduler.complete(conn.worker_id, slice_id, error=error, records=records)
+        self._spawn(self._send(conn, {"type": "recorded", "slice_id": slice_id}))
+        if outcome == Outcome.DUPLICATE:
+            log.info("ignored duplicate result of slice %s from %s", slice_id, conn.worker_id)
+        elif outcome == Outcome.RETRY:
+            log.warning("slice %s failed, retrying: %s", slice_id, _first_line(error))
+        elif slice_ is not None:
+            if self.metrics:
+                self.metrics.slice_done(records, outcome == Outcome.FAILED)
+            if outcome == Outcome.COMPLETED and self.collect_analytics and message.get("analytics"):
+                self.writer.add_analytics(
+                    analytics_records(
+                        ex_id=self.ex_id,
+                        job_id=str(self.ex["job_id"]),
+                        worker_id=conn.worker_id,
+                        slice_=slice_,
+                        op_names=self.op_names,
+                        analytics=message["analytics"],
+                        timestamp=utc_now(),
+                    )
+                )
+            if outcome == Outcome.FAILED:
+                log.error("slice %s failed: %s", slice_id, _first_line(error))
+            self._after_result(failed=outcome == Outcome.FAILED)
+        if message.get("available"):
+            self.scheduler.worker_available(conn.worker_id)
+        self._kick.set()
+        self._space.set()
+
+    def _after_result(self, *, failed: bool) -> None:
+        if failed and not self._failing:
+            self._failing = True
+            self._spawn(self._enter_failing())
+        if not self.scheduler.in_flight:
+            self._idle.set()
+        if not self.scheduler.outstanding:
+            self._recovery_drained.set()
+        if self.scheduler.finished:
+            self._done.set()
+
+    # -- tasks --
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.append(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        with contextlib.suppress(ValueError):
+            self._tasks.remove(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            assert exc is not None
+            self._fail(f"execution controller error: {''.join(traceback.format_exception(exc))}")
+
+    async def _send(self, conn: WorkerConnection, message: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):
+            await conn.send(message)
+
+    def _fail(self, reason: str) -> None:
+        if self._fatal is None:
+            self._fatal = reason
+            log.error("%s", reason)
+        self._done.set()
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            pairs = self.scheduler.assign()
+            for worker_id, slice_ in pairs:
+                conn = self.connections.get(worker_id)
+                try:
+                    if conn is None:
+                        raise ConnectionError(worker_id)
+                    await conn.send({"type": "slice", "slice": slice_.message()})
+                except Exception:
+                    self.scheduler.dispatch_failed(worker_id, slice_)
+                    self._kick.set()
+            if pairs:
+                self._idle.clear()
+                self._space.set()
+
+    def _max_queue(self) -> int:
+        workers = max(self.scheduler.online_workers, 1)
+        return sum(s.max_queue_length(workers) for s in self.slicers) or 1
+
+    async def _slice_loop(self, first_order: dict[int, int]) -> None:
+        active = dict(enumerate(self.slicers))
+        order = dict(first_order)
+        persistent = self.lifecycle == "persistent"
+        while active:
+            while self.scheduler.paused or self.scheduler.queued >= self._max_queue():
+                self._space.clear()
+                await self._space.wait()
+            produced = False
+            for slicer_id, slicer in list(active.items()):
+                result = await slicer.slice()
+                if result is None:
+                    if not persistent:
+                        del active[slicer_id]
+                    continue
+                requests = result if isinstance(result, list) else [result]
+                if isinstance(result, list):
+                    self.analytics.subslices += 1
+                new = []
+                for request in requests:
+                    new.append(Slice.new(self.ex_id, slicer_id, order.get(slicer_id, 0), request))
+                    order[slicer_id] = order.get(slicer_id, 0) + 1
+                self.scheduler.add_slices(new)
+                produced = True
+            self._kick.set()
+            if persistent and not produced:
+                await asyncio.sleep(PERSISTENT_POLL)
+            else:
+                await asyncio.sleep(0)
+        self.scheduler.slicers_done = True
+        self.analytics.mark_queuing_complete()
+        if self.scheduler.finished:
+            self._done.set()
+
+    async def _watch_workers(self) -> None:
+        try:
+            await asyncio.wait_for(self._worker_seen.wait(), self.settings.slicer_timeout)
+        except TimeoutError:
+            self._fail(
+                "No workers have connected to slicer in the allotted time: "
+                + human_duration(self.settings.slicer_timeout)
+            )
+            return
+        while True:
+            await self._all_gone.wait()
+            try:
+                await asyncio.wait_for(self._worker_back.wait(), self.settings.worker_disconnect_timeout)
+            except TimeoutError:
+                self._fail(f"All workers from workers from {self.ex_id} have disconnected")
+                return
+
+    async def _enter_failing(self) -> None:
+        reason = f"execution {self.ex_id} has encountered a processing error, reason: " + (
+            "slice failure watch dog" if self.lifecycle == "persistent" else "slice failure event"
+        )
+        if self._done.is_set():
+            return
+        await self._set_status(
+            ExStatus.FAILING,
+            {"_has_errors": True, "_failureReason": reason, "_slicer_stats": self.analytics.stats()},
+        )
+        if self.lifecycle != "persistent":
+            return
+        window = float(self.ex.get("probation_window", 300_000)) / 1000
+        counters = self.scheduler.counters
+        while not self._done.is_set():
+            failed, ok = counters.failed, counters.processed - counters.failed
+            await asyncio.sleep(window)
+            if counters.failed == failed and counters.processed - counters.failed > ok:
+                self._failing = False
+                if not self._done.is_set():
+                    await self._set_status(ExStatus.RUNNING, {"_slicer_stats": self.analytics.stats()})
+                return
+
+    # -- recovery --
+
+    async def _recover(self) -> tuple[bool, list[dict[str, Any]], dict[int, int]]:
+        """Re-run the source execution's unfinished slices; returns (end_after, recovery data,
+        next slicer_order per slicer)."""
+        source = str(self.ex["recovered_execution"])
+        kind = self.ex.get("recovered_slice_type")
+        states = {"errors": ("error",), "pending": ("pending",)}.get(str(kind), ("pending", "start", "error"))
+        seen: set[str] = set()
+        while True:
+            records = await asyncio.to_thread(
+                self.store.list_slices,
+                SliceFilter(ex_id=source, states=states),
+                Page(size=RECOVERY_BATCH, sort="slicer_order:desc"),
+            )
+            batch = [Slice.from_record(r) for r in records if r["slice_id"] not in seen]
+            if not batch:
+                break
+            seen.update(s.slice_id for s in batch)
+            self._recovery_drained.clear()
+            self.scheduler.add_slices(batch, write=False)
+            self._kick.set()
+            await self._recovery_drained.wait()
+            if self._fatal or self._shutdown:
+                break
+        end_after = kind in CLEANUP_TYPES and not self.ex.get("autorecover")
+        completed = await asyncio.to_thread(
+            self.store.list_slices,
+            SliceFilter(ex_id=source, states=("completed",)),
+            Page(size=1000, sort="slicer_order:desc"),
+        )
+        last: dict[int, dict[str, Any]] = {}
+        for rec in completed:
+            last.setdefault(int(rec.get("slicer_id", 0)), rec)
+        data = []
+        orders = {}
+        for slicer_id, rec in last.items():
+            slice_ = Slice.from_record(rec)
+            data.append(
+                {"slicer_id": slicer_id, "lastSlice": {"request": slice_.request, **slice_.message()}}
+            )
+            orders[slicer_id] = slice_.slicer_order + 1
+        return end_after, data, orders
+
+    # -- main --
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_shutdown)
+        current = await asyncio.to_thread(self.store.get_execution, self.ex_id)
+        self.status = str(current.get("_status", ""))
+        if is_terminal(self.status):
+            log.info("execution %s is already %s; nothing to do", self.ex_id, self.status)
+            return 0
+        if self.status in RUNNING_STATUSES:
+            # Restarted after a crash: slicers here are not relocatable (Teraslice's rule).
+            await self._write_terminal(
+                ExStatus.FAILED,
+                f"execution controller for {self.ex_id} restarted while the execution was "
+                f'"{self.status}"; its slicers are not relocatable',
+            )
+            return 0
+        await self.server.start()
+        self.metrics = start_metrics("execution_controller", self.ex, self.settings)
+        writer_task = asyncio.create_task(self.writer.run())
+        writer_task.add_done_callback(self._task_done)
+        dispatch_task = asyncio.create_task(self._dispatch_loop())
+        dispatch_task.add_done_callback(self._task_done)
+        watch_task = asyncio.create_task(self._watch_workers())
+        slice_task: asyncio.Task[None] | None = None
+        try:
+            context = OpContext(
+                self.ex, self.settings.connectors, logger=log, set_metadata=self._set_metadata
+            )
+            reader = build_reader(self.ex, context)
+            self.slicers = reader.make_slicers(int(self.ex.get("slicers", 1)))
+            recovering = bool(self.ex.get("recovered_execution"))
+            recovery: list[dict[str, Any]] = []
+            orders: dict[int, int] = {}
+            if recovering and not all(type(s).recoverable for s in self.slicers):
+                raise RuntimeError("Slicer is not recoverable")
+            await self._set_status(ExStatus.RECOVERING if recovering else ExStatus.RUNNING)
+            self.analytics.mark_started()
+            self.ready = True
+            end_after = False
+            if recovering:
+                end_after, recovery, orders = await self._recover()
+            if end_after:
+                self.scheduler.slicers_done = True
+                self.analytics.mark_queuing_complete()
+                self._done.set()
+            elif not self._done.is_set():
+                for slicer in self.slicers:
+                    await slicer.initialize(recovery)
+                if recovering:
+                    await self._set_status(ExStatus.RUNNING)
+                slice_task = asyncio.create_task(self._slice_loop(orders))
+                slice_task.add_done_callback(self._task_done)
+            await self._done.wait()
+        except Exception:
+            self._fail("".join(traceback.format_exc()))
+        finally:
+            for task in (slice_task, watch_task):
+                if task is not None:
+                    task.cancel()
+        await self._finish(dispatch_task, writer_task)
+        return 0
+
+    def _set_metadata(self, key: str, value: Any) -> None:
+        metadata = dict(self.ex.get("metadata") or {})
+        metadata[key] = value
+        self.ex["metadata"] = metadata
+        self._spawn(asyncio.to_thread(self.store.update_execution, self.ex_id, {"metadata": metadata}))
+
+    def request_shutdown(self) -> None:
+        """SIGTERM: stop taking new work; :meth:`run` drains in-flight slices and exits."""
+        if not self._shutdown:
+            log.info("execution controller %s received shutdown", self.ex_id)
+            self._shutdown = True
+            self.scheduler.paused = True
+            self._done.set()
+
+    async def _finish(self, dispatch_task: asyncio.Task[None], writer_task: asyncio.Task[None]) -> None:
+        self.scheduler.paused = True
+        unfinished = ""
+        if self._shutdown and not self.scheduler.finished and self._fatal is None:
+            margin = max(self.settings.shutdown_timeout - 2, 0.5)
+            if self.scheduler.in_flight:
+                self._idle.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._idle.wait(), margin)
+            in_flight, queued = (
+                len(self.scheduler.in_flight),
+                len(self.scheduler.outstanding) - len(self.scheduler.in_flight),
+            )
+            unfinished = f" ({in_flight} slices in flight and {queued} queued did not finish)"
+        dispatch_task.cancel()
+        self.analytics.mark_finished()
+        self.writer.close()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer_task
+        await self.writer.flush()
+        await self._write_final_status(unfinished)
+        await self._broadcast_shutdown()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.server.stop()
+
+    async def _write_final_status(self, unfinished: str) -> None:
+        if self._fatal is not None:
+            await self._write_terminal(ExStatus.FAILED, self._fatal)
+            return
+        if self._shutdown and not self.scheduler.finished:
+            current = await asyncio.to_thread(self.store.get_execution, self.ex_id)
+            if current.get("_status") in (ExStatus.STOPPING, ExStatus.STOPPED):
+                await self._write_terminal(ExStatus.STOPPED, None)
+            else:
+                await self._write_terminal(
+                    ExStatus.TERMINATED,
+                    f"execution {self.ex_id} received shutdown before the slicer could complete, "
+                    f'setting status to "terminated"{unfinished}',
+                )
+            return
+        counts = {}
+        for state in ("error", "start", "pending"):
+            counts[state] = await asyncio.to_thread(
+                self.store.count_slices, SliceFilter(ex_id=self.ex_id, states=(state,))
+            )
+        parts = []
+        if counts["start"]:
+            parts.append(f"had {counts['start']} slice(s) stuck in started")
+        if counts["pending"]:
+            parts.append(f"had {counts['pending']} slice(s) are still pending")
+        if counts["error"]:
+            parts.append(f"had {counts['error']} slice failure(s)")
+        if counts["error"] or counts["start"]:
+            await self._write_terminal(
+                ExStatus.FAILED, f"execution: {self.ex_id} " + ",".join(parts) + " during processing"
+            )
+        else:
+            await self._write_terminal(ExStatus.COMPLETED, None)
+
+    async def _write_terminal(self, status: ExStatus, reason: str | None) -> None:
+        fields: dict[str, Any] = {"_slicer_stats": self.analytics.stats()}
+        if reason is not None:
+            fields["_has_errors"] = True
+            fields["_failureReason"] = reason
+        try:
+            await self._set_status(status, fields)
+        except InvalidTransition as exc:
+            # e.g. the master already set a terminal status; keep the stats at least.
+            log.warning("could not set %s: %s", status, exc)
+            await asyncio.to_thread(
+                self.store.update_execution, self.ex_id, {"_slicer_stats": fields["_slicer_stats"]}
+            )
+
+    async def _broadcast_shutdown(self) -> None:
+        conns = list(self.connections.values())
+        await asyncio.gather(*(self._send(c, {"type": "shutdown"}) for c in conns))
+        await asyncio.gather(*(c.close() for c in conns))
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if text and text.strip() else ""
+
+

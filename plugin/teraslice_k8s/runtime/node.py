@@ -1,0 +1,90 @@
+"""Process entry of execution controllers and workers (``NODE_TYPE``), without the CLI.
+
+Environment (exactly what the rendered manifests and the local backend provide):
+``NODE_TYPE`` (``execution_controller`` | ``worker``), ``EX`` (base64 JSON of the execution
+record; raw JSON in ``job`` is accepted too), ``TERAFOUNDATION_CONFIG`` (config path, default
+``/app/config/teraslice.yaml``; if that default file does not exist all defaults apply),
+``POD_IP`` (this process's address), ``TERASLICE_SLICER_PORT`` (controller port override).
+The store comes from the config (``teraslice.storage``).
+
+Exit codes: what the process returns (0 = terminal status written / clean stop, 1 = failure),
+2 = bad environment, config or execution. ``python -m teraslice_k8s.runtime`` runs this
+directly (the local backend does, to start fast); ``teraslice-k8s node`` wraps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from teraslice_k8s.errors import ValidationError
+from teraslice_k8s.models.config import SysConfig, load_config, parse_config
+from teraslice_k8s.store.base import Store
+
+DEFAULT_CONFIG = "/app/config/teraslice.yaml"
+RUNTIME_NODE_TYPES = ("execution_controller", "worker")
+
+
+def load_node_config(path: str | None = None) -> SysConfig:
+    explicit = path or os.environ.get("TERAFOUNDATION_CONFIG")
+    if explicit:
+        return load_config(explicit)
+    if Path(DEFAULT_CONFIG).exists():
+        return load_config(DEFAULT_CONFIG)
+    return parse_config({})
+
+
+def open_store(config: SysConfig) -> Store:
+    """The cluster's store (``teraslice_k8s.store.factory.open_store``)."""
+    try:
+        from teraslice_k8s.store.factory import open_store as factory
+    except ImportError:  # TODO(runtime): remove once store.factory lands
+        from teraslice_k8s.store.sqlite import SqliteStore
+
+        return SqliteStore(config.teraslice.storage.path)
+    store: Store = factory(config)
+    return store
+
+
+def main(environ: Mapping[str, str] | None = None, config_path: str | None = None) -> int:
+    env = os.environ if environ is None else environ
+    node_type = env.get("NODE_TYPE", "")
+    if node_type not in RUNTIME_NODE_TYPES:
+        print(f"NODE_TYPE: must be one of {', '.join(RUNTIME_NODE_TYPES)} (got {node_type!r})", file=sys.stderr)
+        return 2
+
+    from teraslice_k8s.runtime import logs
+    from teraslice_k8s.runtime.pipeline import check_operations
+    from teraslice_k8s.runtime.settings import RuntimeSettings, decode_execution
+
+    try:
+        config = load_node_config(config_path)
+        execution = decode_execution(env)
+        check_operations(execution)
+    except ValidationError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 2
+    settings = RuntimeSettings.from_config(config, execution)
+    logs.configure(settings.log_level, f"{node_type}[{str(execution['ex_id'])[:8]}]")
+    if node_type == "worker":
+        from teraslice_k8s.runtime.worker import Worker
+
+        return asyncio.run(Worker(execution, settings).run())
+    return asyncio.run(_run_controller(config, execution, settings))
+
+
+async def _run_controller(config: SysConfig, execution: dict[str, Any], settings: Any) -> int:
+    from teraslice_k8s.runtime.execution_controller import ExecutionController
+    from teraslice_k8s.runtime.settings import slicer_port
+
+    store = await asyncio.to_thread(open_store, config)
+    try:
+        controller = ExecutionController(execution, store, settings, port=slicer_port(execution))
+        return await controller.run()
+    finally:
+        store.close()

@@ -1,0 +1,150 @@
+"""The operation API: what a reader (slicer + fetcher) and a processor implement.
+
+A job's first operation is a :class:`Reader`; the execution controller asks it for a
+:class:`Slicer` and workers ask it for a fetcher (:meth:`Reader.fetch`). Every later operation
+is a :class:`Processor`. Each operation class declares a pydantic ``Options`` model: unknown
+keys are kept (Teraslice's validator keeps them too), wrong values become field-path problems
+at submit time (see :mod:`teraslice_k8s.runtime.operations.validation`).
+
+Operations receive and return *batches*: lists of records (usually dicts). They are called
+once per slice, so per-slice overhead (a coroutine call) is fine but per-record work must stay
+cheap: ``data_generator -> noop`` must sustain 100,000 records/s per worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: One slice request as produced by a slicer (JSON-serialisable).
+SliceRequest = dict[str, Any]
+Batch = list[Any]
+
+
+class OpOptions(BaseModel):
+    """Keys every operation config may carry (Teraslice's common op keys, §2.3)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    op: str = Field(alias="_op", min_length=1)
+    encoding: str = Field("json", alias="_encoding", pattern="^(json|raw)$")
+    dead_letter_action: str = Field("throw", alias="_dead_letter_action", min_length=1)
+    connection: str = Field("default", alias="_connection", min_length=1)
+    api_name: str | None = Field(None, alias="_api_name", min_length=1)
+
+
+@dataclass(slots=True)
+class OpContext:
+    """What an operation may use at runtime, in the execution controller or a worker.
+
+    ``execution`` is the execution record (validated job + ids); ``connectors`` is
+    terafoundation's ``{type: {name: config}}``; ``set_metadata`` stores a value under the
+    execution record's ``metadata`` (slicers only; a no-op in workers).
+    """
+
+    execution: Mapping[str, Any]
+    connectors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    worker_id: str = ""
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("teraslice_k8s.op"))
+    set_metadata: Callable[[str, Any], None] = field(default=lambda _key, _value: None)
+
+    @property
+    def lifecycle(self) -> str:
+        return str(self.execution.get("lifecycle", "once"))
+
+    @property
+    def operations(self) -> Sequence[Mapping[str, Any]]:
+        ops: Sequence[Mapping[str, Any]] = self.execution.get("operations", [])
+        return ops
+
+    @property
+    def apis(self) -> Sequence[Mapping[str, Any]]:
+        apis: Sequence[Mapping[str, Any]] = self.execution.get("apis", []) or []
+        return apis
+
+    def connection_config(self, kinds: Sequence[str], name: str) -> Mapping[str, Any]:
+        """The terafoundation connector ``name`` of the first of ``kinds`` that has it."""
+        for kind in kinds:
+            conns = self.connectors.get(kind) or {}
+            if name in conns:
+                return conns[name]
+        raise LookupError(f'no terafoundation connector "{name}" of type {" or ".join(kinds)}')
+
+
+def merged_op_config(op: Mapping[str, Any], apis: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The op config with its API's keys underneath (op-level keys win), like Teraslice v5 ops."""
+    api_name = op.get("_api_name")
+    merged: dict[str, Any] = {}
+    if api_name:
+        for api in apis:
+            if api.get("_name") == api_name:
+                merged.update({k: v for k, v in api.items() if k != "_name"})
+                break
+    merged.update(op)
+    return merged
+
+
+class Operation:
+    """Common base: holds the parsed options and the context."""
+
+    #: The pydantic model of this operation's options (subclasses narrow it).
+    Options: ClassVar[type[OpOptions]] = OpOptions
+
+    def __init__(self, context: OpContext, options: OpOptions) -> None:
+        self.context = context
+        self.options = options
+
+    @classmethod
+    def validate_job(cls, options: OpOptions, index: int, job: Mapping[str, Any]) -> list[str]:
+        """Whole-job checks beyond the options model; return messages (path = the op)."""
+        return []
+
+    async def initialize(self) -> None:
+        """Open clients etc.; runs once per process before the first slice."""
+
+    async def shutdown(self) -> None:
+        """Flush and close; runs once when the process stops."""
+
+
+class Slicer:
+    """Produces slice requests in the execution controller.
+
+    :meth:`slice` returns one request, a list of requests (subslices), or ``None``: for
+    ``once`` jobs ``None`` means this slicer is done; for ``persistent`` jobs it means "nothing
+    right now" and the controller polls again later.
+    """
+
+    #: Whether :meth:`initialize` can resume from recovery data (``_recover``).
+    recoverable: ClassVar[bool] = False
+
+    async def initialize(self, recovery: Sequence[Mapping[str, Any]] = ()) -> None:
+        """``recovery`` is ``[{"slicer_id", "lastSlice"}]`` (Teraslice's recovery data)."""
+
+    async def slice(self) -> SliceRequest | list[SliceRequest] | None:
+        raise NotImplementedError
+
+    def max_queue_length(self, workers: int) -> int:
+        """How many slices the controller may keep queued for this slicer."""
+        return 10000
+
+
+class Reader(Operation):
+    """The first operation: makes slicers (EC) and fetches a slice's records (worker)."""
+
+    def make_slicers(self, count: int) -> list[Slicer]:
+        """``count`` parallel slicers (job ``slicers``); index = ``slicer_id``."""
+        raise NotImplementedError
+
+    async def fetch(self, request: SliceRequest) -> Batch:
+        raise NotImplementedError
+
+
+class Processor(Operation):
+    """Every operation after the reader: transforms the batch."""
+
+    async def process(self, batch: Batch, request: SliceRequest) -> Batch:
+        raise NotImplementedError

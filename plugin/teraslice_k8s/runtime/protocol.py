@@ -1,0 +1,34 @@
+"""Messages on the controller's websocket ``/worker`` (runtime-internal; JSON text frames).
+
+Worker -> controller:
+- ``{"type": "hello", "worker_id": "<host>__<8 chars>"}`` — first frame of every connection;
+- ``{"type": "available"}`` — wants a slice (Teraslice's ``client:available``);
+- ``{"type": "complete", "slice_id", "records": n, "analytics": {"time","size","memory"},
+  "error": "<stack>" | null, "available": bool}`` — a slice result, re-sent after a reconnect
+  until acknowledged; ``available`` saves a separate ``available`` frame per slice;
+- ``{"type": "shutdown"}`` — the worker is leaving (after finishing its slice).
+
+Controller -> worker:
+- ``{"type": "slice", "slice": {slice_id, slicer_id, slicer_order, request, _created[, retry_count]}}``;
+- ``{"type": "recorded", "slice_id"}`` — a result was recorded (or was a duplicate);
+- ``{"type": "loglevel", "level"}``;
+- ``{"type": "shutdown"}`` — the execution is over: finish and exit.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+WORKER_PATH = "/worker"
+
+
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+def decode(text: str | bytes) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        raise ValueError("a message must be a JSON object with a string 'type'")
+    return value

@@ -1,0 +1,132 @@
+"""Buffers slice state records and analytics records and writes them to the store in batches.
+
+The execution controller is the only writer of state records (workers report results over
+the websocket). Each change of a slice replaces its whole record, so the buffer keeps only the
+latest record per slice and one flush is one ``create_slices`` call (upsert by ``slice_id``)
+plus one ``add_analytics`` call. Store calls are blocking and run in a thread; a failed flush
+keeps the buffered records and is retried with backoff, and after ``max_failures`` consecutive
+failures :meth:`StateWriter.run` raises (the controller then fails the execution).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from teraslice_k8s.runtime.slices import Slice
+from teraslice_k8s.store.base import Record, Store
+
+log = logging.getLogger(__name__)
+
+
+class StateWriter:
+    def __init__(self, store: Store, *, interval: float = 0.05, max_batch: int = 2000, max_failures: int = 8):
+        self.store = store
+        self.interval = interval
+        self.max_batch = max_batch
+        self.max_failures = max_failures
+        self._slices: dict[str, Record] = {}
+        self._analytics: list[Record] = []
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # -- StateSink --
+
+    def slice_changed(self, slice_: Slice) -> None:
+        self._slices[slice_.slice_id] = slice_.record()
+        if len(self._slices) >= self.max_batch:
+            self._wake.set()
+
+    def add_analytics(self, records: list[Record]) -> None:
+        self._analytics.extend(records)
+
+    @property
+    def pending(self) -> int:
+        return len(self._slices) + len(self._analytics)
+
+    # -- flushing --
+
+    def _write(self, slices: list[Record], analytics: list[Record]) -> None:
+        if slices:
+            self.store.create_slices(slices)
+        if analytics:
+            self.store.add_analytics(analytics)
+
+    async def flush(self) -> None:
+        """Write everything buffered so far; raises the store's error (buffer kept)."""
+        async with self._lock:
+            if not self._slices and not self._analytics:
+                return
+            slices, analytics = self._slices, self._analytics
+            self._slices, self._analytics = {}, []
+            try:
+                await asyncio.to_thread(self._write, list(slices.values()), analytics)
+            except BaseException:
+                # Newer changes of the same slices win over the failed batch.
+                slices.update(self._slices)
+                self._slices = slices
+                self._analytics = analytics + self._analytics
+                raise
+
+    async def run(self) -> None:
+        """Flush every ``interval`` (or sooner when the buffer is large) until :meth:`close`."""
+        failures = 0
+        while not self._closed:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                log.warning("state write failed (%d/%d): %s", failures, self.max_failures, exc)
+                if failures >= self.max_failures:
+                    raise
+                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+
+
+def analytics_records(
+    *,
+    ex_id: str,
+    job_id: str,
+    worker_id: str,
+    slice_: Slice,
+    op_names: list[str],
+    analytics: dict[str, Any],
+    timestamp: str,
+) -> list[Record]:
+    """Teraslice analytics records (§5.5), one per operation, from a worker's ``analytics``
+    (``{"time": [...ms], "size": [...], "memory": [...]}`` in operation order)."""
+    times = analytics.get("time") or []
+    sizes = analytics.get("size") or []
+    memory = analytics.get("memory") or []
+    out: list[Record] = []
+    for order, op in enumerate(op_names):
+        if order >= len(times):
+            break
+        out.append(
+            {
+                "@timestamp": timestamp,
+                "ex_id": ex_id,
+                "job_id": job_id,
+                "worker_id": worker_id,
+                "slice_id": slice_.slice_id,
+                "slicer_id": slice_.slicer_id,
+                "op": op,
+                "state": "completed",
+                "order": order,
+                "count": sizes[order] if order < len(sizes) else 0,
+                "time": times[order],
+                "memory": memory[order] if order < len(memory) else 0,
+            }
+        )
+    return out

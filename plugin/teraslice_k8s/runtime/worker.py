@@ -1,0 +1,209 @@
+"""The worker: connects to its execution controller and runs the operation pipeline per slice.
+
+Contract:
+- Connects to ``ws://<slicer_hostname>:<slicer_port>/worker`` (reconnecting with backoff from
+  0.1 s doubling to 5 s); fails (exit 1) if no connection succeeds within ``slicer_timeout``,
+  initially or after a lost connection.
+- Per slice: reader fetch, then each processor in order; the result (records read, per-op
+  ``time``/``size``/``memory`` analytics, the error stack on failure) goes back to the
+  controller and is re-sent after a reconnect until acknowledged.
+- SIGTERM/SIGINT: finish the current slice (up to ``shutdown_timeout``), report it, tell the
+  controller it is leaving, run the operations' ``shutdown`` and exit 0.
+- A ``shutdown`` message from the controller (the execution is over) ends the worker (exit 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+import secrets
+import signal
+import string
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from teraslice_k8s.runtime.logs import set_level
+from teraslice_k8s.runtime.metrics import JobMetrics, start_metrics
+from teraslice_k8s.runtime.operations.base import Batch, OpContext, Processor, Reader
+from teraslice_k8s.runtime.pipeline import build_processors, build_reader
+from teraslice_k8s.runtime.protocol import WORKER_PATH, decode, encode
+from teraslice_k8s.runtime.settings import RuntimeSettings
+
+log = logging.getLogger(__name__)
+_ID_ALPHABET = string.ascii_letters + string.digits + "_-"
+
+
+def make_worker_id(hostname: str) -> str:
+    """``<hostname>__<8-char nanoid>`` like Teraslice."""
+    return f"{hostname}__{''.join(secrets.choice(_ID_ALPHABET) for _ in range(8))}"
+
+
+def controller_url(execution: Mapping[str, Any]) -> str:
+    host = execution.get("slicer_hostname") or "127.0.0.1"
+    port = execution.get("slicer_port") or 45680
+    return f"ws://{host}:{port}{WORKER_PATH}"
+
+
+class ControllerGone(Exception):
+    """No connection to the controller within the allowed time."""
+
+
+class Worker:
+    def __init__(
+        self,
+        execution: Mapping[str, Any],
+        settings: RuntimeSettings,
+        *,
+        url: str | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.ex = execution
+        self.settings = settings
+        self.url = url or controller_url(execution)
+        self.worker_id = worker_id or make_worker_id(settings.hostname)
+        self.context = OpContext(execution, settings.connectors, worker_id=self.worker_id, logger=log)
+        self.reader: Reader | None = None
+        self.processors: list[Processor] = []
+        self.metrics: JobMetrics | None = None
+        #: Results not yet acknowledged by the controller: slice_id -> message.
+        self.unacked: dict[str, dict[str, Any]] = {}
+        self.stopping = asyncio.Event()
+        self.busy = False
+        self.slices_done = 0
+
+    def request_shutdown(self) -> None:
+        log.info("worker %s received shutdown", self.worker_id)
+        self.stopping.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_shutdown)
+        self.reader = build_reader(self.ex, self.context)
+        self.processors = build_processors(self.ex, self.context)
+        for op in (self.reader, *self.processors):
+            await op.initialize()
+        self.metrics = start_metrics("worker", self.ex, self.settings)
+        try:
+            return await self._connection_loop()
+        except ControllerGone as exc:
+            log.error("%s", exc)
+            return 1
+        finally:
+            for op in (self.reader, *self.processors):
+                with contextlib.suppress(Exception):
+                    await op.shutdown()
+
+    async def _connection_loop(self) -> int:
+        delay = 0.1
+        deadline = time.monotonic() + self.settings.slicer_timeout
+        while True:
+            try:
+                async with connect(self.url, max_size=64 * 1024 * 1024, open_timeout=10) as ws:
+                    delay = 0.1
+                    done = await self._session(ws)
+                    if done:
+                        return 0
+            except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
+                log.info("controller %s unreachable: %s", self.url, exc)
+            if self.stopping.is_set() and not self.busy:
+                return 0
+            if time.monotonic() >= deadline:
+                raise ControllerGone(
+                    f"could not reach the execution controller at {self.url} "
+                    f"within {self.settings.slicer_timeout:g}s"
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
+            delay = min(delay * 2, 5.0)
+            deadline = min(deadline, time.monotonic() + self.settings.slicer_timeout)
+
+    async def _session(self, ws: ClientConnection) -> bool:
+        """One connection; True when the worker is done (shutdown), False to reconnect."""
+        await ws.send(encode({"type": "hello", "worker_id": self.worker_id}))
+        for message in list(self.unacked.values()):
+            await ws.send(encode(message))
+        if self.stopping.is_set():
+            await ws.send(encode({"type": "shutdown"}))
+            return True
+        await ws.send(encode({"type": "available"}))
+        stop_wait = asyncio.ensure_future(self.stopping.wait())
+        try:
+            while True:
+                recv = asyncio.ensure_future(ws.recv())
+                await asyncio.wait({recv, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                if not recv.done():
+                    recv.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                        await recv
+                    await ws.send(encode({"type": "shutdown"}))
+                    return True
+                message = decode(recv.result())
+                kind = message["type"]
+                if kind == "slice":
+                    result = await self._run_slice(message["slice"])
+                    result["available"] = not self.stopping.is_set()
+                    self.unacked[result["slice_id"]] = result
+                    await ws.send(encode(result))
+                elif kind == "recorded":
+                    self.unacked.pop(str(message.get("slice_id")), None)
+                elif kind == "shutdown":
+                    return True
+                elif kind == "loglevel":
+                    set_level(str(message.get("level", "info")))
+        finally:
+            stop_wait.cancel()
+
+    async def _run_slice(self, slice_msg: Mapping[str, Any]) -> dict[str, Any]:
+        assert self.reader is not None
+        request = dict(slice_msg.get("request") or {})
+        times: list[int] = []
+        sizes: list[int] = []
+        memory: list[int] = []
+        records = 0
+        error: str | None = None
+        self.busy = True
+        try:
+            rss = _rss()
+            t0 = time.perf_counter()
+            batch: Batch = await self.reader.fetch(request)
+            records = len(batch)
+            t1 = time.perf_counter()
+            times.append(round((t1 - t0) * 1000))
+            sizes.append(len(batch))
+            memory.append(_rss() - rss)
+            for proc in self.processors:
+                rss, t0 = _rss(), time.perf_counter()
+                batch = await proc.process(batch, request)
+                times.append(round((time.perf_counter() - t0) * 1000))
+                sizes.append(len(batch))
+                memory.append(_rss() - rss)
+        except Exception:
+            error = traceback.format_exc()
+            log.error("slice %s failed: %s", slice_msg.get("slice_id"), error)
+        finally:
+            self.busy = False
+        self.slices_done += 1
+        if self.metrics:
+            self.metrics.slice_done(records, error is not None)
+        result: dict[str, Any] = {
+            "type": "complete",
+            "slice_id": slice_msg["slice_id"],
+            "records": records,
+            "analytics": {"time": times, "size": sizes, "memory": memory},
+            "error": error,
+        }
+        return result
+
+
+def _rss() -> int:
+    """Peak resident set size in bytes (Linux reports KiB); deltas approximate Teraslice's heap delta."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
