@@ -1,9 +1,13 @@
 """The only module that imports the ``kubernetes`` client.
 
 Everything else in the package talks to Kubernetes through :class:`KubeApi`, with plain dict
-manifests in and plain dicts out (responses are read raw, never through the client's generated
-models, whose shape and validation change between client releases). Failures leave this module
-only as :mod:`teraslice_k8s.kubernetes.errors` classes.
+manifests in and plain dicts out. The client's ``ApiClient`` provides configuration,
+authentication (service-account token refresh, kubeconfig credentials) and the HTTP transport;
+requests and responses bypass its generated models on purpose: since client 37 they are pydantic
+models that reject valid manifests (numeric quantities such as ``cpu: 0.5``, which the API server
+and Teraslice accept) and drop or reorder fields between releases. The server validates instead
+(``fieldValidation=Strict``). Failures leave this module only as
+:mod:`teraslice_k8s.kubernetes.errors` classes.
 
 Retry policy (:meth:`KubeApi._call`): only :class:`~.errors.Transient` failures (5xx, 429,
 timeouts, connection errors) are retried, at most ``ApiSettings.attempts`` attempts in total,
@@ -28,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, NoReturn
+from urllib.parse import quote
 
 import urllib3
 from kubernetes import client as k8s_client
@@ -126,21 +131,37 @@ class WatchEvent:
 
 @dataclass(frozen=True, slots=True)
 class _Ops:
-    """One row of the call table: where a kind lives and the client methods that reach it."""
+    """One row of the call table: where a kind lives and the verbs this module uses on it."""
 
     api_version: str
     resource: str
-    create: Callable[..., Any] | None
-    read: Callable[..., Any] | None
-    list: Callable[..., Any] | None
-    delete: Callable[..., Any] | None
-    patch: Callable[..., Any] | None = None
+    verbs: frozenset[str]
 
     @property
     def group_resource(self) -> str:
         """``batch/jobs``, ``apps/deployments``, ``pods`` (core group has no prefix)."""
         group = self.api_version.rpartition("/")[0]
         return f"{group}/{self.resource}" if group else self.resource
+
+    def path(self, namespace: str, name: str = "") -> str:
+        """The collection path, or the object path when ``name`` is given."""
+        root = "/api" if "/" not in self.api_version else "/apis"
+        path = f"{root}/{self.api_version}/namespaces/{quote(namespace, safe='')}/{self.resource}"
+        return f"{path}/{quote(name, safe='')}" if name else path
+
+
+#: The explicit call table: every kind this module touches, and the verbs it uses on each
+#: (the same verbs as ``RBAC_RULES``; ``tests/unit/kubernetes`` checks that they agree).
+CALL_TABLE: Final[dict[Kind, _Ops]] = {
+    Kind.JOB: _Ops("batch/v1", "jobs", frozenset({"create", "get", "list", "watch", "delete"})),
+    Kind.SERVICE: _Ops("v1", "services", frozenset({"create", "get", "list", "delete"})),
+    Kind.DEPLOYMENT: _Ops(
+        "apps/v1", "deployments", frozenset({"create", "get", "list", "watch", "patch", "delete"})
+    ),
+    Kind.POD: _Ops("v1", "pods", frozenset({"list", "watch", "delete"})),
+    Kind.REPLICA_SET: _Ops("apps/v1", "replicasets", frozenset({"list", "delete"})),
+    Kind.CONFIG_MAP: _Ops("v1", "configmaps", frozenset({"get"})),
+}
 
 
 class WatchStream:
@@ -174,6 +195,13 @@ class WatchStream:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> WatchStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        self._response.release_conn()
 
 
 def load_client_configuration(
@@ -209,61 +237,6 @@ class KubeApi:
     def __init__(self, settings: ApiSettings, configuration: Any = None) -> None:
         self.settings = settings
         self._api_client = k8s_client.ApiClient(configuration or load_client_configuration())
-        batch = k8s_client.BatchV1Api(self._api_client)
-        apps = k8s_client.AppsV1Api(self._api_client)
-        core = k8s_client.CoreV1Api(self._api_client)
-        # The explicit call table (no method names built from strings).
-        self._ops: dict[Kind, _Ops] = {
-            Kind.JOB: _Ops(
-                "batch/v1",
-                "jobs",
-                create=batch.create_namespaced_job,
-                read=batch.read_namespaced_job,
-                list=batch.list_namespaced_job,
-                delete=batch.delete_namespaced_job,
-            ),
-            Kind.SERVICE: _Ops(
-                "v1",
-                "services",
-                create=core.create_namespaced_service,
-                read=core.read_namespaced_service,
-                list=core.list_namespaced_service,
-                delete=core.delete_namespaced_service,
-            ),
-            Kind.DEPLOYMENT: _Ops(
-                "apps/v1",
-                "deployments",
-                create=apps.create_namespaced_deployment,
-                read=apps.read_namespaced_deployment,
-                list=apps.list_namespaced_deployment,
-                delete=apps.delete_namespaced_deployment,
-                patch=apps.patch_namespaced_deployment,
-            ),
-            Kind.POD: _Ops(
-                "v1",
-                "pods",
-                create=None,
-                read=None,
-                list=core.list_namespaced_pod,
-                delete=core.delete_namespaced_pod,
-            ),
-            Kind.REPLICA_SET: _Ops(
-                "apps/v1",
-                "replicasets",
-                create=None,
-                read=None,
-                list=apps.list_namespaced_replica_set,
-                delete=apps.delete_namespaced_replica_set,
-            ),
-            Kind.CONFIG_MAP: _Ops(
-                "v1",
-                "configmaps",
-                create=None,
-                read=core.read_namespaced_config_map,
-                list=None,
-                delete=None,
-            ),
-        }
 
     @property
     def namespace(self) -> str:
@@ -282,56 +255,31 @@ class KubeApi:
         Raises :class:`~.errors.AlreadyExists` on a name clash.
         """
         kind = Kind(body["kind"])
-        ops = self._ops[kind]
+        ops = _ops(kind, "create")
         name = str(body.get("metadata", {}).get("name", ""))
-        create = _require(ops.create, "create", kind)
+        # RBAC: create
         return self._json(
             "create",
             ops,
             name,
-            # RBAC: create
-            lambda: create(
-                self.namespace,
-                dict(body),
-                field_validation="Strict",
-                _preload_content=False,
-                _request_timeout=self.settings.request_timeout,
-            ),
+            "POST",
+            ops.path(self.namespace),
+            query=[("fieldValidation", "Strict")],
+            body=dict(body),
         )
 
     def get(self, kind: Kind, name: str) -> dict[str, Any]:
         """The object ``name``; raises :class:`~.errors.NotFound` when it does not exist."""
-        ops = self._ops[kind]
-        read = _require(ops.read, "get", kind)
-        return self._json(
-            "get",
-            ops,
-            name,
-            # RBAC: get
-            lambda: read(
-                name,
-                self.namespace,
-                _preload_content=False,
-                _request_timeout=self.settings.request_timeout,
-            ),
-        )
+        ops = _ops(kind, "get")
+        # RBAC: get
+        return self._json("get", ops, name, "GET", ops.path(self.namespace, name))
 
     def list(self, kind: Kind, label_selector: str) -> ObjectList:
         """Every object matching ``label_selector``, plus the list's resourceVersion."""
-        ops = self._ops[kind]
-        list_ = _require(ops.list, "list", kind)
-        data = self._json(
-            "list",
-            ops,
-            "",
-            # RBAC: list
-            lambda: list_(
-                self.namespace,
-                label_selector=label_selector,
-                _preload_content=False,
-                _request_timeout=self.settings.request_timeout,
-            ),
-        )
+        ops = _ops(kind, "list")
+        query = [("labelSelector", label_selector)] if label_selector else []
+        # RBAC: list
+        data = self._json("list", ops, "", "GET", ops.path(self.namespace), query=query)
         items = data.get("items") or []
         for item in items:
             # Lists omit kind/apiVersion on items; put them back so items look like gets.
@@ -347,22 +295,26 @@ class KubeApi:
         mid-stream raises :class:`~.errors.Transient`, an expired resourceVersion
         :class:`~.errors.Gone` (relist and watch again).
         """
-        ops = self._ops[kind]
-        list_ = _require(ops.list, "watch", kind)
+        ops = _ops(kind, "watch")
+        query = [("watch", "true"), ("allowWatchBookmarks", "true")]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        if resource_version:
+            query.append(("resourceVersion", resource_version))
+        query.append(("timeoutSeconds", str(max(1, int(timeout)))))
+        read_timeout = timeout + self.settings.request_timeout
+        # RBAC: watch
         response = self._call(
             "watch",
             ops,
             "",
-            # RBAC: watch
-            lambda: list_(
-                self.namespace,
-                label_selector=label_selector,
-                resource_version=resource_version or None,
-                timeout_seconds=max(1, int(timeout)),
-                allow_watch_bookmarks=True,
-                watch=True,
-                _preload_content=False,
-                _request_timeout=(self.settings.request_timeout, timeout + self.settings.request_timeout),
+            lambda: self._send(
+                "GET",
+                ops.path(self.namespace),
+                query,
+                None,
+                timeout=(self.settings.request_timeout, read_timeout),
+                stream=True,
             ),
         )
         return WatchStream(response, ops, self.namespace)
@@ -378,8 +330,7 @@ class KubeApi:
         """Delete ``name``; returns False when it was already gone (404 counts as success)."""
         if not name:
             raise ValueError(f"name of the {kind.value} to delete must be set, got {name!r}")
-        ops = self._ops[kind]
-        delete = _require(ops.delete, "delete", kind)
+        ops = _ops(kind, "delete")
         options: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "DeleteOptions",
@@ -388,19 +339,8 @@ class KubeApi:
         if grace_period is not None:
             options["gracePeriodSeconds"] = grace_period
         try:
-            self._call(
-                "delete",
-                ops,
-                name,
-                # RBAC: delete
-                lambda: delete(
-                    name,
-                    self.namespace,
-                    body=options,
-                    _preload_content=False,
-                    _request_timeout=self.settings.request_timeout,
-                ),
-            ).release_conn()
+            # RBAC: delete
+            self._json("delete", ops, name, "DELETE", ops.path(self.namespace, name), body=options)
         except NotFound:
             return False
         return True
@@ -409,41 +349,85 @@ class KubeApi:
         """Set the Deployment's ``spec.replicas`` with a JSON Patch (as Teraslice does)."""
         if replicas < 0:
             raise ValueError(f"replicas must not be negative, got {replicas}")
-        ops = self._ops[Kind.DEPLOYMENT]
-        patch = _require(ops.patch, "patch", Kind.DEPLOYMENT)
+        ops = _ops(Kind.DEPLOYMENT, "patch")
         body = [{"op": "replace", "path": "/spec/replicas", "value": replicas}]
+        # RBAC: patch
         return self._json(
             "patch",
             ops,
             name,
-            # RBAC: patch
-            lambda: patch(
-                name,
-                self.namespace,
-                body,
-                _content_type="application/json-patch+json",
-                _preload_content=False,
-                _request_timeout=self.settings.request_timeout,
-            ),
+            "PATCH",
+            ops.path(self.namespace, name),
+            body=body,
+            content_type="application/json-patch+json",
         )
 
     # ------------------------------------------------------------------------------ plumbing
 
-    def _json(self, verb: str, ops: _Ops, name: str, request: Callable[[], Any]) -> dict[str, Any]:
-        response = self._call(verb, ops, name, request)
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        body: Any,
+        *,
+        content_type: str = "application/json",
+        timeout: float | tuple[float, float] | None = None,
+        stream: bool = False,
+    ) -> Any:
+        """One HTTP request through the client's transport; non-2xx raises ``ApiException``."""
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        method, url, headers, body, _ = self._api_client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list(query),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._api_client.call_api(
+            method,
+            url,
+            header_params=headers,
+            body=body,
+            _request_timeout=timeout or self.settings.request_timeout,
+        )
+        if stream and 200 <= response.status <= 299:
+            return response.response
+        data = response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status <= 299:
+            k8s_client.ApiException.from_response(
+                http_resp=response, body=data.decode("utf-8", errors="replace"), data=None
+            )
+        return data
+
+    def _json(
+        self,
+        verb: str,
+        ops: _Ops,
+        name: str,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, str]] = (),
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        data = self._call(
+            verb, ops, name, lambda: self._send(method, path, query, body, content_type=content_type)
+        )
         try:
-            data = json.loads(response.data)
+            decoded = json.loads(data)
         except ValueError as e:
             raise KubeError(
                 f"{_describe(verb, ops, name, self.namespace)}: the API answered with a "
-                f"non-JSON body {truncate(repr(response.data))}",
-                status=response.status,
+                f"non-JSON body {truncate(repr(data))}"
             ) from e
-        finally:
-            response.release_conn()
-        if not isinstance(data, dict):
+        if not isinstance(decoded, dict):
             raise KubeError(f"{_describe(verb, ops, name, self.namespace)}: unexpected response")
-        return data
+        return decoded
 
     def _call(self, verb: str, ops: _Ops, name: str, request: Callable[[], Any]) -> Any:
         """Run ``request`` with the retry policy of the module docstring; map every failure."""
@@ -594,10 +578,11 @@ def _lines(response: Any, ops: _Ops) -> Iterator[str]:
         yield buffer.decode("utf-8", errors="replace")
 
 
-def _require(method: Callable[..., Any] | None, verb: str, kind: Kind) -> Callable[..., Any]:
-    if method is None:
+def _ops(kind: Kind, verb: str) -> _Ops:
+    ops = CALL_TABLE[kind]
+    if verb not in ops.verbs:
         raise ValueError(f"this module does not {verb} {kind.value} objects (not in RBAC_RULES)")
-    return method
+    return ops
 
 
 def _describe(verb: str, ops: _Ops, name: str, namespace: str) -> str:
