@@ -89,6 +89,8 @@ class Lifecycle:
         self._stopping: dict[str, float] = {}
         self._busy = False
         self._closed = False
+        #: A stop was requested since the thread last checked: check without waiting.
+        self._stops_added = False
         self._generation = 0
         self._next_reap = 0.0
         self._thread: threading.Thread | None = None
@@ -116,9 +118,12 @@ class Lifecycle:
             self._thread = None
 
     def wait_idle(self, timeout: float) -> bool:
-        """True once every queued event is handled (for callers that must observe the result)."""
+        """True once every queued event and requested stop is handled (for callers that must
+        observe the result; a stop whose processes are still there counts as handled)."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._events and not self._busy, timeout)
+            return self._cond.wait_for(
+                lambda: not self._events and not self._stops_added and not self._busy, timeout
+            )
 
     def _run(self) -> None:
         poll = self._settings.stop_poll_ms / 1000
@@ -127,11 +132,12 @@ class Lifecycle:
                 timeout = max(0.0, self._next_reap - time.monotonic())
                 if self._stopping:
                     timeout = min(timeout, poll)
-                self._cond.wait_for(lambda: self._closed or bool(self._events), timeout)
+                self._cond.wait_for(lambda: self._closed or bool(self._events) or self._stops_added, timeout)
                 if self._closed:
                     return
                 events = list(self._events)
                 self._events.clear()
+                self._stops_added = False
                 self._busy = True
             try:
                 for event in events:
@@ -223,6 +229,7 @@ class Lifecycle:
     def _track_stop(self, ex_id: str) -> None:
         with self._cond:
             self._stopping.setdefault(ex_id, time.monotonic())
+            self._stops_added = self._thread is not None
             self._cond.notify_all()
 
     def request_stop(self, ex_id: str, *, force: bool = False) -> Record:
@@ -246,10 +253,13 @@ class Lifecycle:
                 if is_terminal(execution["_status"]):
                     return execution
             self._changed()
-        with self._cond:
-            self._stopping[ex_id] = time.monotonic()
-            self._cond.notify_all()
-        self._backend.stop_execution(ex_id, force=force)
+        try:
+            self._backend.stop_execution(ex_id, force=force)
+        finally:
+            with self._cond:
+                self._stopping[ex_id] = time.monotonic()
+                self._stops_added = self._thread is not None
+                self._cond.notify_all()
         return execution
 
     def check_stops(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -132,10 +132,14 @@ class FakeControllers:
     def __init__(self) -> None:
         self.analytics: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, str, str]] = []
+        #: called with each request before it is answered (to simulate races)
+        self.on_request: Callable[[httpx.Request], None] | None = None
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
         self.requests.append((request.method, host, request.url.path, request.url.query.decode()))
+        if self.on_request is not None:
+            self.on_request(request)
         if host not in self.analytics:
             raise httpx.ConnectError("connection refused", request=request)
         path = request.url.path
