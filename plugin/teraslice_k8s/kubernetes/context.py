@@ -1,0 +1,415 @@
+"""Everything a manifest template needs, computed up front: :func:`build_context`.
+
+Pure and deterministic: (execution record, cluster config, which manifest, owner) -> a
+frozen :class:`RenderContext`. Every Teraslice rule about *values* lives here (k8s-backend.md
+§2.1 and §5): names and labels (via :mod:`.names`), image precedence, resources, env (``EX``,
+``NODE_OPTIONS``, ``env_vars``), volumes, targets, anti-affinity, ports, priority class,
+pull secret, owner reference. Templates only place these values.
+
+Differences from Teraslice (docs/compatibility.md): the controller falls back to 0.5 CPU /
+512000000 bytes instead of ``-1``; a resource map that would be empty is omitted; env names
+are unique (Teraslice's own variables win; user ``NODE_OPTIONS`` replaces the computed
+one); external ports carry ``protocol: TCP`` as the seed shows; volume names are valid pod
+volume names even when the claim name has dots.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from teraslice_k8s.errors import Problem, ValidationError
+from teraslice_k8s.kubernetes import names as n
+from teraslice_k8s.models.config import (
+    DEFAULT_CPU_EXECUTION_CONTROLLER,
+    DEFAULT_MEMORY_EXECUTION_CONTROLLER,
+    RESERVED_ENV_NAMES,
+    SysConfig,
+)
+from teraslice_k8s.models.job import SLICER_PORT
+
+ManifestKind = Literal["job", "service", "deployment"]
+_COMPONENT: dict[ManifestKind, n.Component] = {
+    "job": "execution_controller",
+    "service": "execution_controller",
+    "deployment": "worker",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRef:
+    """The execution-controller Job that owns the Service and the worker Deployment."""
+
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True, slots=True)
+class PodContext:
+    """The pod template of the Job or the Deployment (treat the containers as read-only)."""
+
+    labels: dict[str, str]
+    image: str
+    ports: tuple[dict[str, Any], ...]
+    volume_mounts: tuple[dict[str, Any], ...]
+    env: tuple[dict[str, Any], ...]
+    resources: dict[str, dict[str, int | float]] | None
+    volumes: tuple[dict[str, Any], ...]
+    termination_grace_period_seconds: int
+    readiness_probe: bool
+    affinity: dict[str, Any] | None
+    tolerations: tuple[dict[str, str], ...] | None
+    image_pull_secrets: tuple[dict[str, str], ...] | None
+    priority_class_name: str | None
+    pod_spec_override: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderContext:
+    """One manifest's values; ``pod`` is ``None`` for the Service."""
+
+    kind: ManifestKind
+    name: str
+    namespace: str
+    labels: dict[str, str]
+    owner_references: tuple[dict[str, Any], ...] | None
+    selector: dict[str, str]
+    replicas: int | None
+    pod: PodContext | None
+
+
+def truthy(value: Any) -> bool:
+    """JavaScript truthiness for JSON values (``0``, ``""``, ``null``, ``false``, NaN are unset)."""
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return value is not None and value is not False and value not in (0, "")
+
+
+def js_number(value: int | float) -> int | float:
+    """A number as ``JSON.stringify`` prints it: integral floats lose their ``.0``."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    return value
+
+
+_PLAIN_JSON_TYPES = (str, int, bool, type(None))
+
+
+def _needs_js_fix(value: Any) -> bool:
+    """Whether ``value`` holds a float JS would print differently (or a non-JSON container)."""
+    # Iterative with exact type checks: this runs on every execution record.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is float:
+            if item.is_integer() or not math.isfinite(item):
+                return True
+        elif kind not in _PLAIN_JSON_TYPES:
+            return True
+    return False
+
+
+def _js_json(value: Any) -> Any:
+    if isinstance(value, float):
+        return js_number(value) if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: _js_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_js_json(item) for item in value]
+    return value
+
+
+def encode_execution(execution: Mapping[str, Any]) -> str:
+    """``EX``: base64 of the compact JSON of the execution, as ``JSON.stringify`` writes it."""
+    value = _js_json(execution) if _needs_js_fix(execution) else execution
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: JSON.stringify escapes them
+        data = json.dumps(value, separators=(",", ":")).encode("ascii")
+    return base64.b64encode(data).decode("ascii")
+
+
+def max_old_space(memory: int | float) -> int:
+    """Teraslice's ``getMaxOldSpace``: 90% of the memory in MiB, JS-rounded."""
+    return math.floor(0.9 * (memory / 1024 / 1024) + 0.5)
+
+
+def _worker_resources(ex: Mapping[str, Any], config: SysConfig) -> tuple[dict[str, Any], Any]:
+    ts = config.teraslice
+    requests: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    if truthy(ex.get("resources_requests_cpu")) or truthy(ex.get("resources_limits_cpu")):
+        if truthy(ex.get("resources_requests_cpu")):
+            requests["cpu"] = ex["resources_requests_cpu"]
+        if truthy(ex.get("resources_limits_cpu")):
+            limits["cpu"] = ex["resources_limits_cpu"]
+    elif truthy(ex.get("cpu")) or truthy(ts.cpu):
+        requests["cpu"] = limits["cpu"] = ex.get("cpu") if truthy(ex.get("cpu")) else ts.cpu
+    max_memory: Any = None
+    if truthy(ex.get("resources_requests_memory")) or truthy(ex.get("resources_limits_memory")):
+        if truthy(ex.get("resources_requests_memory")):
+            requests["memory"] = ex["resources_requests_memory"]
+        if truthy(ex.get("resources_limits_memory")):
+            limits["memory"] = ex["resources_limits_memory"]
+        max_memory = ex.get("resources_limits_memory")
+    elif truthy(ex.get("memory")) or truthy(ts.memory):
+        max_memory = ex.get("memory") if truthy(ex.get("memory")) else ts.memory
+        requests["memory"] = limits["memory"] = max_memory
+    resources = {key: {k: js_number(v) for k, v in value.items()} for key, value in
+                 (("requests", requests), ("limits", limits)) if value}  # fmt: skip
+    return resources, max_memory
+
+
+def _controller_resources(ex: Mapping[str, Any], config: SysConfig) -> tuple[dict[str, Any], Any]:
+    ts = config.teraslice
+    # Teraslice: `job || config || -1`; we fall back to the documented defaults instead of -1.
+    cpu: Any = DEFAULT_CPU_EXECUTION_CONTROLLER
+    for value in (ts.cpu_execution_controller, ex.get("cpu_execution_controller")):
+        cpu = value if truthy(value) else cpu
+    memory: Any = DEFAULT_MEMORY_EXECUTION_CONTROLLER
+    for value in (ts.memory_execution_controller, ex.get("memory_execution_controller")):
+        memory = value if truthy(value) else memory
+    amounts = {"cpu": js_number(cpu), "memory": js_number(memory)}
+    return {"requests": dict(amounts), "limits": dict(amounts)}, memory
+
+
+def _env(
+    node_type: str, execution: Mapping[str, Any], config: SysConfig, max_memory: Any
+) -> tuple[dict[str, Any], ...]:
+    env: list[dict[str, Any]] = [
+        {"name": "NODE_TYPE", "value": node_type},
+        {"name": "EX", "value": encode_execution(execution)},
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+    ]
+    extra: dict[str, Any] = {}
+    if truthy(max_memory) and max_memory > -1:
+        extra["NODE_OPTIONS"] = f"--max-old-space-size={max_old_space(max_memory)}"
+    extra.update(config.teraslice.env_vars)
+    extra.update(execution.get("env_vars") or {})
+    env.extend(
+        {"name": key, "value": value if isinstance(value, str) else json.dumps(value)}
+        for key, value in extra.items()
+        if key not in RESERVED_ENV_NAMES
+    )
+    return tuple(env)
+
+
+def _labels(execution: Mapping[str, Any], config: SysConfig, component: n.Component) -> dict[str, str]:
+    labels = {
+        n.NAME_LABEL: n.APP_NAME,
+        n.COMPONENT_LABEL: component,
+        n.EX_ID_LABEL: n.label_value(str(execution["ex_id"])),
+        n.JOB_ID_LABEL: n.label_value(str(execution["job_id"])),
+        n.JOB_NAME_LABEL: n.job_name_label(str(execution.get("name", ""))),
+        n.INSTANCE_LABEL: n.cluster_name_label(config.teraslice.name),
+    }
+    user = execution.get("labels")
+    if isinstance(user, Mapping):
+        labels.update(n.job_labels({str(k): _label_text(k, v) for k, v in user.items()}))
+    return labels
+
+
+def _label_text(key: Any, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(js_number(value))
+    raise ValidationError(
+        [Problem(f"labels.{key}", "must be a string, number or boolean")], subject="execution"
+    )
+
+
+def _volumes(
+    execution: Mapping[str, Any], config: SysConfig
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    ts = config.teraslice
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "config",
+            "configMap": {
+                "name": ts.kubernetes_config_map_name,
+                "items": [{"key": "teraslice.yaml", "path": "teraslice.yaml"}],
+            },
+        }
+    ]
+    mounts: list[dict[str, Any]] = [{"mountPath": "/app/config", "name": "config"}]
+    for volume in execution.get("volumes") or []:
+        name = n.volume_name(volume["name"])
+        volumes.append({"name": name, "persistentVolumeClaim": {"claimName": volume["name"]}})
+        mounts.append({"name": name, "mountPath": volume["path"]})
+    if isinstance(ts.assets_directory, str) and ts.assets_directory:
+        if ts.assets_volume:
+            name = n.volume_name(ts.assets_volume)
+            volumes.append({"name": name, "persistentVolumeClaim": {"claimName": ts.assets_volume}})
+        else:
+            name = "assets"
+            volumes.append({"name": name, "emptyDir": {}})
+        mounts.append({"name": name, "mountPath": ts.assets_directory})
+    if truthy(execution.get("ephemeral_storage")):
+        mounts.append({"name": "ephemeral-volume", "mountPath": "/ephemeral0"})
+        volumes.append({"name": "ephemeral-volume", "emptyDir": {}})
+    return volumes, mounts
+
+
+def _ports(execution: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+    ports: list[dict[str, Any]] = [{"containerPort": SLICER_PORT}]
+    for entry in execution.get("external_ports") or []:
+        if isinstance(entry, Mapping):
+            ports.append({"containerPort": entry["port"], "name": entry["name"], "protocol": "TCP"})
+        else:
+            ports.append({"containerPort": entry, "protocol": "TCP"})
+    return tuple(ports)
+
+
+def _expression(key: str, value: Any) -> dict[str, Any]:
+    return {"key": key, "operator": "In", "values": [value]}
+
+
+def _toleration(key: str, value: Any) -> dict[str, Any]:
+    return {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+
+
+def _scheduling(
+    execution: Mapping[str, Any], config: SysConfig, kind: ManifestKind
+) -> tuple[dict[str, Any] | None, tuple[dict[str, Any], ...] | None]:
+    ts = config.teraslice
+    required: list[dict[str, Any]] = []
+    preferred: list[dict[str, Any]] = []
+    tolerations: list[dict[str, Any]] = []
+    for target in execution.get("targets") or []:
+        constraint = target.get("constraint", "required")
+        if constraint == "required":
+            required.append(_expression(target["key"], target["value"]))
+        elif constraint == "preferred":
+            preferred.append(
+                {
+                    "weight": 1,
+                    "preference": {"matchExpressions": [_expression(target["key"], target["value"])]},
+                }
+            )
+        elif constraint == "accepted":
+            tolerations.append(_toleration(target["key"], target["value"]))
+    if kind == "job":
+        for target in ts.execution_controller_targets or []:
+            required.append(_expression(target.key, target.value))
+            tolerations.append(_toleration(target.key, target.value))
+    affinity: dict[str, Any] = {}
+    node: dict[str, Any] = {}
+    if required:
+        node["requiredDuringSchedulingIgnoredDuringExecution"] = {
+            "nodeSelectorTerms": [{"matchExpressions": required}]
+        }
+    if preferred:
+        node["preferredDuringSchedulingIgnoredDuringExecution"] = preferred
+    if node:
+        affinity["nodeAffinity"] = node
+    if kind == "deployment" and ts.kubernetes_worker_antiaffinity:
+        match = [
+            {"key": n.NAME_LABEL, "operator": "In", "values": [n.APP_NAME]},
+            {"key": n.INSTANCE_LABEL, "operator": "In", "values": [n.cluster_name_label(ts.name)]},
+        ]
+        term = {"labelSelector": {"matchExpressions": match}, "topologyKey": "kubernetes.io/hostname"}
+        affinity["podAntiAffinity"] = {
+            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1, "podAffinityTerm": term}]
+        }
+    return affinity or None, tuple(tolerations) or None
+
+
+def _pod(
+    execution: Mapping[str, Any], config: SysConfig, kind: ManifestKind, labels: dict[str, str]
+) -> PodContext:
+    ts = config.teraslice
+    controller = kind == "job"
+    pod_labels = dict(labels)
+    stateful = truthy(execution.get("stateful"))
+    priority = ts.kubernetes_priority_class_name if (controller or stateful) else None
+    if ts.kubernetes_priority_class_name and stateful:
+        pod_labels[n.STATEFUL_LABEL] = "true"
+    if controller:
+        resources, max_memory = _controller_resources(execution, config)
+        ex_for_env = {**execution, "slicer_port": SLICER_PORT}
+    else:
+        resources, max_memory = _worker_resources(execution, config)
+        ex_for_env = dict(execution)
+    volumes, mounts = _volumes(execution, config)
+    affinity, tolerations = _scheduling(execution, config, kind)
+    override = execution.get("pod_spec_override")
+    return PodContext(
+        labels=pod_labels,
+        image=execution.get("kubernetes_image") or ts.kubernetes_image,
+        ports=_ports(execution),
+        volume_mounts=tuple(mounts),
+        env=_env(_COMPONENT[kind], ex_for_env, config, max_memory),
+        resources=resources or None,
+        volumes=tuple(volumes),
+        termination_grace_period_seconds=math.floor(ts.shutdown_timeout / 1000 + 0.5),
+        readiness_probe=controller,
+        affinity=affinity,
+        tolerations=tolerations,
+        image_pull_secrets=({"name": ts.kubernetes_image_pull_secret},)
+        if ts.kubernetes_image_pull_secret
+        else None,
+        priority_class_name=priority or None,
+        pod_spec_override=dict(override) if isinstance(override, Mapping) and override else None,
+    )
+
+
+def build_context(
+    execution: Mapping[str, Any],
+    config: SysConfig,
+    kind: ManifestKind,
+    owner: OwnerRef | None = None,
+) -> RenderContext:
+    """The values of one manifest. ``owner`` is required for the Service and the Deployment.
+
+    The Job's ``EX`` is the execution plus ``slicer_port: 45680`` (Teraslice's
+    ``allocateSlicer``); the Deployment's ``EX`` is the execution exactly as given (the
+    master passes the record updated with ``slicer_hostname``/``slicer_port``).
+    """
+    missing = [Problem(key, "is required") for key in ("ex_id", "job_id") if not execution.get(key)]
+    if missing:
+        raise ValidationError(missing, subject="execution")
+    if kind != "job" and owner is None:
+        raise ValueError(f"a {kind} needs the owner reference of the execution-controller Job")
+    names = n.resource_names(str(execution.get("name", "")), str(execution["job_id"]))
+    component = _COMPONENT[kind]
+    ex_id = n.label_value(str(execution["ex_id"]))
+    owners = None
+    if owner is not None:
+        owners = (
+            {"apiVersion": "batch/v1", "controller": False, "blockOwnerDeletion": False,
+             "kind": "Job", "name": owner.name, "uid": owner.uid},
+        )  # fmt: skip
+    if kind == "service":
+        labels = {
+            n.NAME_LABEL: n.APP_NAME,
+            n.COMPONENT_LABEL: component,
+            n.EX_ID_LABEL: ex_id,
+            n.JOB_ID_LABEL: n.label_value(str(execution["job_id"])),
+        }
+        selector = {n.COMPONENT_LABEL: component, n.EX_ID_LABEL: ex_id}
+        return RenderContext(kind, names.service, config.teraslice.kubernetes_namespace, labels, owners,
+                             selector, None, None)  # fmt: skip
+    labels = _labels(execution, config, component)
+    if kind == "job":
+        relocatable = execution.get("relocatable")
+        labels[n.JOB_LABEL_PREFIX + "relocatable"] = "true" if relocatable else "false"
+    name = names.job if kind == "job" else names.deployment
+    selector = {n.NAME_LABEL: n.APP_NAME, n.COMPONENT_LABEL: component, n.EX_ID_LABEL: ex_id}
+    replicas = int(execution.get("workers", 1)) if kind == "deployment" else None
+    pod = _pod(execution, config, kind, labels)
+    return RenderContext(
+        kind, name, config.teraslice.kubernetes_namespace, labels, owners, selector, replicas, pod
+    )

@@ -1,0 +1,191 @@
+"""Render an execution's three manifests: controller Job, controller Service, worker Deployment.
+
+One Jinja2 :class:`~jinja2.Environment` (package templates, ``StrictUndefined``,
+``autoescape=False``) and ONE filter, ``q`` (:func:`json.dumps`), through which every value
+enters a template. The templates emit JSON and hold only the manifest's shape (at most
+presence ``if``s); the text is parsed with :func:`json.loads` (so no value can inject
+structure, and every string round-trips exactly) and checked: one object with the expected
+apiVersion, kind, name and namespace. ``pod_spec_override`` is merged last
+(:func:`.overrides.merge_pod_spec`) when the cluster enables overrides; a job carrying one
+on a cluster that does not is refused with Teraslice's message.
+
+The Kubernetes backend calls exactly: :func:`render_controller_job`,
+:func:`render_controller_service`, :func:`render_worker_deployment`, plus the helpers
+:func:`execution_names`, :func:`service_hostname`, :func:`selector_for`,
+:func:`job_selector` and :func:`cluster_selector`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
+
+from teraslice_k8s.errors import Problem, TerasliceError, ValidationError
+from teraslice_k8s.kubernetes.context import ManifestKind, OwnerRef, RenderContext, build_context
+from teraslice_k8s.kubernetes.names import Names, cluster_selector, job_selector, resource_names, selector_for
+from teraslice_k8s.kubernetes.overrides import merge_pod_spec
+from teraslice_k8s.models.config import SysConfig
+from teraslice_k8s.models.job import OVERRIDES_DISABLED_MESSAGE, SLICER_PORT
+
+__all__ = [
+    "Names",
+    "OwnerRef",
+    "RenderError",
+    "cluster_selector",
+    "default_owner",
+    "execution_names",
+    "job_selector",
+    "render_controller_job",
+    "render_controller_service",
+    "render_execution",
+    "render_worker_deployment",
+    "selector_for",
+    "service_hostname",
+    "worker_execution",
+]
+
+
+class RenderError(TerasliceError):
+    """A template produced something other than the one expected object (a bug, not user input)."""
+
+
+def _unencodable(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} cannot enter a manifest")
+
+
+# json.dumps builds a new C encoder on every call, which dominated render time; keep one
+# (same settings as json.dumps' defaults, compact separators, NaN refused).
+_C_ENCODER = (
+    c_make_encoder(None, _unencodable, encode_basestring_ascii, None, ":", ",", False, False, False)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def _quote(value: Any) -> str:
+    """The ONE way values enter templates: their JSON text (parsed back by json.loads)."""
+    if _C_ENCODER is None:  # pragma: no cover - CPython always has the C accelerator
+        return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_unencodable)
+    return "".join(_C_ENCODER(value, 0))
+
+
+_ENV = Environment(
+    loader=PackageLoader("teraslice_k8s.kubernetes", "templates"),
+    undefined=StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+    auto_reload=False,  # templates ship with the package; skip a stat() per render
+)
+_ENV.filters["q"] = _quote
+
+_TEMPLATES: dict[ManifestKind, tuple[str, str, str]] = {
+    "job": ("execution_controller_job.json.j2", "batch/v1", "Job"),
+    "service": ("execution_controller_service.json.j2", "v1", "Service"),
+    "deployment": ("worker_deployment.json.j2", "apps/v1", "Deployment"),
+}
+_COMPILED: dict[str, Template] = {}
+
+
+def _template(name: str) -> Template:
+    template = _COMPILED.get(name)
+    if template is None:
+        template = _COMPILED[name] = _ENV.get_template(name)
+    return template
+
+
+def _render(ctx: RenderContext, config: SysConfig) -> dict[str, Any]:
+    name, api_version, kind = _TEMPLATES[ctx.kind]
+    text = _template(name).render(ctx=ctx, pod=ctx.pod)
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RenderError(f"{name} produced invalid JSON: {exc}") from None
+    metadata = manifest.get("metadata") if isinstance(manifest, dict) else None
+    if not (
+        isinstance(metadata, dict)
+        and manifest.get("apiVersion") == api_version
+        and manifest.get("kind") == kind
+        and metadata.get("name") == ctx.name
+        and metadata.get("namespace") == ctx.namespace
+    ):
+        raise RenderError(f"{name} did not produce one {api_version} {kind} named {ctx.name}")
+    if ctx.pod is not None and ctx.pod.pod_spec_override:
+        if not config.teraslice.kubernetes_overrides_enabled:
+            raise ValidationError([Problem("pod_spec_override", OVERRIDES_DISABLED_MESSAGE)], subject="job")
+        pod = manifest["spec"]["template"]
+        pod["spec"] = merge_pod_spec(pod["spec"], ctx.pod.pod_spec_override)
+    return manifest  # type: ignore[no-any-return]
+
+
+def render_controller_job(execution: Mapping[str, Any], config: SysConfig) -> dict[str, Any]:
+    """The execution controller's ``batch/v1`` Job (its ``EX`` adds ``slicer_port: 45680``)."""
+    return _render(build_context(execution, config, "job"), config)
+
+
+def render_controller_service(
+    execution: Mapping[str, Any], config: SysConfig, owner: OwnerRef
+) -> dict[str, Any]:
+    """The ``v1`` Service in front of the controller, owned by the controller Job."""
+    return _render(build_context(execution, config, "service", owner), config)
+
+
+def render_worker_deployment(
+    execution: Mapping[str, Any], config: SysConfig, owner: OwnerRef
+) -> dict[str, Any]:
+    """The workers' ``apps/v1`` Deployment, owned by the controller Job.
+
+    ``execution`` should be the record as the master stored it when the status moved to
+    ``initializing`` (with ``slicer_hostname``/``slicer_port``): it becomes the workers' ``EX``.
+    """
+    return _render(build_context(execution, config, "deployment", owner), config)
+
+
+def execution_names(execution: Mapping[str, Any]) -> Names:
+    """The object names of an execution (Teraslice: job name + job-id prefix)."""
+    return resource_names(str(execution.get("name", "")), str(execution["job_id"]))
+
+
+def service_hostname(execution: Mapping[str, Any], config: SysConfig) -> str:
+    """``slicer_hostname`` for workers: ``<service name>.<namespace>`` (Teraslice's form)."""
+    return f"{execution_names(execution).service}.{config.teraslice.kubernetes_namespace}"
+
+
+def worker_execution(execution: Mapping[str, Any], config: SysConfig) -> dict[str, Any]:
+    """The record the master hands to the workers: status ``initializing`` and the slicer address."""
+    record = dict(execution)
+    record.update(
+        _status="initializing", slicer_port=SLICER_PORT, slicer_hostname=service_hostname(execution, config)
+    )
+    return record
+
+
+def default_owner(execution: Mapping[str, Any], config: SysConfig) -> OwnerRef:
+    """An owner reference for offline rendering (no Job exists yet to give a real uid).
+
+    The uid is a deterministic UUID5 of ``<namespace>/<controller Job name>`` in the URL
+    namespace, so the same input always renders the same manifests.
+    """
+    name = execution_names(execution).job
+    uid = uuid.uuid5(uuid.NAMESPACE_URL, f"teraslice-k8s:{config.teraslice.kubernetes_namespace}/{name}")
+    return OwnerRef(name=name, uid=str(uid))
+
+
+def render_execution(
+    execution: Mapping[str, Any], config: SysConfig, owner: OwnerRef | None = None
+) -> list[dict[str, Any]]:
+    """Job, Service and Deployment as the master would create them, in that order.
+
+    The Deployment is rendered from :func:`worker_execution` (what the master stores before
+    allocating workers); ``owner`` defaults to :func:`default_owner`.
+    """
+    owner = owner or default_owner(execution, config)
+    return [
+        render_controller_job(execution, config),
+        render_controller_service(execution, config, owner),
+        render_worker_deployment(worker_execution(execution, config), config, owner),
+    ]
