@@ -18,6 +18,7 @@ of the controller's log is what a failure event reports.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -293,10 +294,13 @@ class LocalBackend:
                                     f"{_tail(ctl.log_path)}",
                                 )
                             )
-                if state.controller_exit is not None and any(w.popen.poll() is None for w in state.workers):
-                    # Workers exit on the controller's shutdown message; make sure of it.
-                    if time.monotonic() - state.controller_exit > self.shutdown_timeout:
-                        stale.append(state)
+                # Workers exit on the controller's shutdown message; make sure of it.
+                if (
+                    state.controller_exit is not None
+                    and time.monotonic() - state.controller_exit > self.shutdown_timeout
+                    and any(w.popen.poll() is None for w in state.workers)
+                ):
+                    stale.append(state)
                 alive = [p for p in [ctl, *state.workers] if p is not None and p.popen.poll() is None]
                 if not alive and state.controller_reported:
                     del self._executions[state.ex_id]
@@ -347,7 +351,5 @@ def _terminate(procs: list[_Proc], timeout: float) -> None:
 
 
 def _signal(proc: _Proc, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.popen.pid, sig)
-    except ProcessLookupError:
-        pass

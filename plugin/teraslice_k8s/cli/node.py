@@ -21,7 +21,9 @@ def register(sub: Any) -> None:
         help="run the process named by NODE_TYPE (execution_controller, worker, master)",
         description="Run the process named by the NODE_TYPE environment variable.",
     )
-    parser.add_argument("--config", help="config file (default: $TERAFOUNDATION_CONFIG or /app/config/teraslice.yaml)")
+    parser.add_argument(
+        "--config", help="config file (default: $TERAFOUNDATION_CONFIG or /app/config/teraslice.yaml)"
+    )
     parser.set_defaults(handler=run)
 
 

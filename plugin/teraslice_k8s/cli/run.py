@@ -15,12 +15,14 @@ tail of its output as ``_failureReason`` (what the master does with the backend'
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import queue
 import signal
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,7 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _problem_exit(lines: list[str] | tuple[str, ...], prefix: str = "") -> int:
+def _problem_exit(lines: Sequence[str], prefix: str = "") -> int:
     for line in lines:
         print(f"{prefix}{line}", file=sys.stderr)
     return 2
@@ -87,13 +89,21 @@ def run(args: argparse.Namespace) -> int:
         validated = validate_job(raw, config, op_validator=validate_operations)
     except ValidationError as exc:
         return _problem_exit(exc.lines, f"{args.job}: " if not args.config else "")
-    return _Runner(args, config, config_path.resolve(), data_dir, raw, validated.config).run()
+    return _Runner(
+        args,
+        config=config,
+        config_path=config_path.resolve(),
+        data_dir=data_dir,
+        spec=raw,
+        validated=validated.config,
+    ).run()
 
 
 class _Runner:
     def __init__(
         self,
         args: argparse.Namespace,
+        *,
         config: Any,
         config_path: Path,
         data_dir: Path,
@@ -112,9 +122,9 @@ class _Runner:
     def run(self) -> int:
         from teraslice_k8s import TERASLICE_COMPAT_VERSION
         from teraslice_k8s.backend.local import LocalBackend
-        from teraslice_k8s.runtime.node import open_store
         from teraslice_k8s.master.allocator import Allocator
         from teraslice_k8s.runtime.durations import duration_ms
+        from teraslice_k8s.runtime.node import open_store
 
         store = open_store(self.config)
         job = store.create_job({**self.spec, "job_id": str(uuid.uuid4())})
@@ -181,15 +191,16 @@ class _Runner:
                     # The workers get the controller's shutdown; stop_execution makes sure.
                     backend.stop_execution(self.ex_id)
                     break
-                if is_terminal(str(ex["_status"])) and ex["_status"] != ExStatus.STOPPED and controller_exit is None:
-                    if not backend.processes(self.ex_id)["execution_controller"]:
-                        break
+                if (
+                    is_terminal(str(ex["_status"]))
+                    and ex["_status"] != ExStatus.STOPPED
+                    and controller_exit is None
+                ) and not backend.processes(self.ex_id)["execution_controller"]:
+                    break
                 if self.interrupted and not stop_sent:
                     stop_sent = True
-                    try:
+                    with contextlib.suppress(InvalidTransition):
                         store.set_status(self.ex_id, ExStatus.STOPPING)
-                    except InvalidTransition:
-                        pass
                     backend.stop_execution(self.ex_id)
         ex = store.get_execution(self.ex_id)
         if controller_exit is not None and controller_exit.kind == EventKind.CONTROLLER_FAILED:
@@ -232,11 +243,8 @@ class _Runner:
 
             table = Table(title=f"Execution {self.ex_id}", show_header=False)
             for key, value in summary.items():
-                if key == "records_per_second":
-                    value = f"{value:,}"
-                elif key == "records":
-                    value = f"{value:,}"
-                table.add_row(key.replace("_", " "), str(value))
+                shown = f"{value:,}" if key in {"records_per_second", "records"} else str(value)
+                table.add_row(key.replace("_", " "), shown)
             Console().print(table)
         return 0 if ex.get("_status") == "completed" else 1
 
@@ -289,10 +297,9 @@ class _Progress:
         stats = ex.get("_slicer_stats") or {}
         host, port = ex.get("slicer_hostname"), ex.get("slicer_port")
         if self.enabled and host and port and ex.get("_status") in ("running", "recovering", "failing"):
-            try:
+            # The controller may be starting or gone: then keep the stored stats.
+            with contextlib.suppress(Exception):
                 stats = self.client.get(f"http://{host}:{port}/analytics").json()
-            except Exception:  # the controller may be starting or gone; keep the stored stats
-                pass
         records = int(stats.get("records", 0) or 0)
         elapsed = max(time.monotonic() - self.started, 1e-6)
         self.progress.update(

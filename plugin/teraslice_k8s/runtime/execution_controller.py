@@ -49,6 +49,8 @@ CLEANUP_TYPES = frozenset({"errors", "pending", "all"})
 #: Persistent slicers that return None are polled again after this many seconds.
 PERSISTENT_POLL = 0.1
 RECOVERY_BATCH = 5000
+#: How often the status is re-read while the allocator has not yet set ``initializing``.
+ALLOCATION_POLL = 0.05
 
 
 def human_duration(seconds: float) -> str:
@@ -377,15 +379,19 @@ class ExecutionController:
 
     # -- main --
 
-    async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.request_shutdown)
-        current = await asyncio.to_thread(self.store.get_execution, self.ex_id)
-        self.status = str(current.get("_status", ""))
+    async def run(self, *, handle_signals: bool = True) -> int:
+        """Run the execution to a terminal status (``handle_signals``: SIGTERM/SIGINT call
+        :meth:`request_shutdown`; embedders and tests may call it themselves)."""
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, self.request_shutdown)
+        await self.server.start()  # /health answers 503 until ready
+        self.status = await self._await_allocation()
         if is_terminal(self.status):
             log.info("execution %s is already %s; nothing to do", self.ex_id, self.status)
+            await self.server.stop()
             return 0
         if self.status in RUNNING_STATUSES:
             # Restarted after a crash: slicers here are not relocatable (Teraslice's rule).
@@ -394,8 +400,8 @@ class ExecutionController:
                 f"execution controller for {self.ex_id} restarted while the execution was "
                 f'"{self.status}"; its slicers are not relocatable',
             )
+            await self.server.stop()
             return 0
-        await self.server.start()
         self.metrics = start_metrics("execution_controller", self.ex, self.settings)
         writer_task = asyncio.create_task(self.writer.run())
         writer_task.add_done_callback(self._task_done)
@@ -440,6 +446,24 @@ class ExecutionController:
                     task.cancel()
         await self._finish(dispatch_task, writer_task)
         return 0
+
+    async def _await_allocation(self) -> str:
+        """The status once the allocator is done with it.
+
+        The master starts this process between ``scheduling`` and ``initializing``; writing
+        ``running`` before ``initializing`` lands would make the allocator's write fail
+        (running -> init is refused) and tear the execution down. So wait (bounded by
+        ``slicer_timeout``) while the status is still ``pending``/``scheduling``.
+        """
+        deadline = asyncio.get_running_loop().time() + self.settings.slicer_timeout
+        while True:
+            current = await asyncio.to_thread(self.store.get_execution, self.ex_id)
+            status = str(current.get("_status", ""))
+            if status not in (ExStatus.PENDING, ExStatus.SCHEDULING) or self._shutdown:
+                return status
+            if asyncio.get_running_loop().time() > deadline:
+                return status
+            await asyncio.sleep(ALLOCATION_POLL)
 
     def _set_metadata(self, key: str, value: Any) -> None:
         metadata = dict(self.ex.get("metadata") or {})
@@ -537,5 +561,3 @@ class ExecutionController:
 
 def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if text and text.strip() else ""
-
-

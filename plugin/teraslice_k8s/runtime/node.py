@@ -54,7 +54,9 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
     env = os.environ if environ is None else environ
     node_type = env.get("NODE_TYPE", "")
     if node_type not in RUNTIME_NODE_TYPES:
-        print(f"NODE_TYPE: must be one of {', '.join(RUNTIME_NODE_TYPES)} (got {node_type!r})", file=sys.stderr)
+        print(
+            f"NODE_TYPE: must be one of {', '.join(RUNTIME_NODE_TYPES)} (got {node_type!r})", file=sys.stderr
+        )
         return 2
 
     from teraslice_k8s.runtime import logs

@@ -11,6 +11,7 @@ failures :meth:`StateWriter.run` raises (the controller then fails the execution
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -74,10 +75,8 @@ class StateWriter:
         """Flush every ``interval`` (or sooner when the buffer is large) until :meth:`close`."""
         failures = 0
         while not self._closed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
             try:
                 await self.flush()

@@ -82,11 +82,12 @@ class Worker:
         log.info("worker %s received shutdown", self.worker_id)
         self.stopping.set()
 
-    async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.request_shutdown)
+    async def run(self, *, handle_signals: bool = True) -> int:
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, self.request_shutdown)
         self.reader = build_reader(self.ex, self.context)
         self.processors = build_processors(self.ex, self.context)
         for op in (self.reader, *self.processors):

@@ -71,7 +71,8 @@ class OpContext:
         for kind in kinds:
             conns = self.connectors.get(kind) or {}
             if name in conns:
-                return conns[name]
+                found: Mapping[str, Any] = conns[name]
+                return found
         raise LookupError(f'no terafoundation connector "{name}" of type {" or ".join(kinds)}')
 
 

@@ -239,8 +239,9 @@ def generate(count: int, rng: random.Random, options: DataGeneratorOptions) -> l
             "uuid": f"{hx[h + 8 : h + 16]}-{hx[h + 16 : h + 20]}-4{hx[h + 21 : h + 24]}-"
             f"{variant[blob[o + 12] & 3]}{hx[h + 25 : h + 28]}-{hx[h + 28 : h + 40]}",
             date_key: dates.between(rng) if between else now,
-            "ipv6": f"{hx[h + 40 : h + 44]}:{hx[h + 44 : h + 48]}:{hx[h + 48 : h + 52]}:{hx[h + 52 : h + 56]}:"
-            f"{hx[h + 56 : h + 60]}:{hx[h + 60 : h + 64]}:{hx[h + 64 : h + 68]}:{hx[h + 68 : h + 72]}",
+            "ipv6": f"{hx[h + 40 : h + 44]}:{hx[h + 44 : h + 48]}:{hx[h + 48 : h + 52]}:"
+            f"{hx[h + 52 : h + 56]}:{hx[h + 56 : h + 60]}:{hx[h + 60 : h + 64]}:"
+            f"{hx[h + 64 : h + 68]}:{hx[h + 68 : h + 72]}",
             "location": f"{lats[(blob[o + 41] << 4 | blob[o + 42] >> 4)]}, "
             f"{lons[((blob[o + 42] & 15) << 8) | blob[o + 43]]}",
             "bytes": (blob[o + 36] << 16 | blob[o + 37] << 8 | blob[o + 38]) % _MAX_BYTES,

@@ -232,7 +232,9 @@ class ElasticsearchReader(Reader):
         return [DateSlicer(self, i, count) for i in range(count)]
 
     def _fetch(self, request: SliceRequest) -> Batch:
-        query = {"query": self._range_query(_parse_date(request["start"]), _parse_date(request["end"]))}
+        query: dict[str, Any] = {
+            "query": self._range_query(_parse_date(request["start"]), _parse_date(request["end"]))
+        }
         if self.options.fields:
             query["_source"] = self.options.fields
         return [
