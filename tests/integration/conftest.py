@@ -1,5 +1,27 @@
-"""Fixtures for the integration tests (Kubernetes emulator over real HTTP)."""
+"""Fixtures for the integration tests: the Kubernetes emulator over real HTTP and friends."""
 
-from support.k8s_fixtures import k8s_emulator
+from support.k8s_fixtures import (
+    api,
+    backend,
+    config,
+    emulator,
+    events,
+    execution,
+    k8s_emulator,
+    make_api,
+    make_backend,
+    sleeps,
+)
 
-__all__ = ["k8s_emulator"]
+__all__ = [
+    "api",
+    "backend",
+    "config",
+    "emulator",
+    "events",
+    "execution",
+    "k8s_emulator",
+    "make_api",
+    "make_backend",
+    "sleeps",
+]

@@ -18,6 +18,7 @@ references, no validation, simplified patch semantics, no watch bookmarks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime
 import itertools
@@ -343,9 +344,21 @@ class TsK8sEmulator(kmock.KubernetesEmulator):
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
                     return
+                # End at timeoutSeconds, or when the emulator shuts down (the client may be gone).
+                next_item = asyncio.ensure_future(events.__anext__())
+                shutdown = asyncio.ensure_future(self._release.wait())
+                done, _ = await asyncio.wait(
+                    {next_item, shutdown}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                shutdown.cancel()
+                if next_item not in done:
+                    next_item.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await next_item  # let the generator unwind before aclose()
+                    return
                 try:
-                    item = await asyncio.wait_for(events.__anext__(), remaining)
-                except (StopAsyncIteration, TimeoutError):
+                    item = next_item.result()
+                except StopAsyncIteration:
                     return
                 if isinstance(item, dict) and "object" in item:
                     obj = item["object"]

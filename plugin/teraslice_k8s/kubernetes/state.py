@@ -215,6 +215,8 @@ class ObjectCache:
                 min(self._settings.watch_timeout, remaining),
             )
             self._stream = stream
+            if self._stop.is_set():  # stop() ran while the watch was being established
+                stream.close()
             try:
                 for event in stream:
                     if self._stop.is_set():
