@@ -9,6 +9,7 @@ import pytest
 
 from teraslice_k8s.master.app import create_app
 from teraslice_k8s.master.controller_client import ControllerClient
+from teraslice_k8s.master.server import MasterServer
 from teraslice_k8s.master.service import MasterService
 from teraslice_k8s.master.settings import MasterSettings
 from teraslice_k8s.master.validation import job_validator, spec_preparer
@@ -82,3 +83,12 @@ def client(service: MasterService) -> Iterator[ApiClient]:
     api = ApiClient(create_app(service))
     yield api
     api.close()
+
+
+@pytest.fixture
+def master_url(service: MasterService) -> Iterator[str]:
+    """The service behind a real uvicorn server on a free port."""
+    server = MasterServer(service, "127.0.0.1", 0, log_level="warning")
+    url = server.start()
+    yield url
+    server.stop()

@@ -3,24 +3,12 @@ free port, real HTTP) and validates every response into its pydantic models."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from ts_topy.client import TerasliceClient
 
-from teraslice_k8s.master.server import MasterServer
 from teraslice_k8s.master.service import MasterService
 from teraslice_k8s.store.sqlite import SqliteStore
 
 from .fakes import FakeControllers, analytics_for, job_spec, settle
-
-
-@pytest.fixture
-def master_url(service: MasterService) -> Iterator[str]:
-    server = MasterServer(service, "127.0.0.1", 0, log_level="warning")
-    url = server.start()
-    yield url
-    server.stop()
 
 
 def test_ts_topy_reads_jobs_executions_and_controllers(

@@ -1,0 +1,334 @@
+"""``teraslice-k8s jobs ...`` and ``teraslice-k8s ex ...``: a client of a master's API.
+
+The master is ``--url``, else ``$TERASLICE_MASTER_URL``, else ``http://localhost:5678``.
+Commands (the seed's ``make register`` / ``make start`` flow)::
+
+    jobs register JOB.json [--start] [--save]   POST /v1/jobs?start=false|true
+    jobs start JOB                              POST /v1/jobs/JOB/_start
+    jobs stop JOB [--force] [--no-wait]         POST /v1/jobs/JOB/_stop
+    jobs status JOB                             GET  /v1/jobs/JOB/ex
+    jobs workers JOB add|remove|total N         POST /v1/jobs/JOB/_workers
+    jobs list [--size N] [--deleted]            GET  /v1/jobs
+    jobs errors JOB                             GET  /v1/jobs/JOB/errors
+    ex list [--status S,...] [--size N]         GET  /v1/ex
+    ex status EX                                GET  /v1/ex/EX
+
+``JOB`` is a job id or a job file saved by ``register --save`` (teraslice-cli's
+``__metadata.cli.job_id``). Output is a table, or the master's JSON with ``--json``.
+Exit codes: 0 ok, 1 the master refused or failed (its message on stderr), 2 invalid input
+(a rejected job lists its field paths).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+DEFAULT_URL = "http://localhost:5678"
+URL_ENV = "TERASLICE_MASTER_URL"
+#: Statuses that mean the request itself was wrong (exit 2).
+INPUT_ERRORS = frozenset({400, 406, 415, 422})
+
+
+class ClientError(Exception):
+    def __init__(self, code: int, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.code, self.message, self.problems = code, message, list(problems)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help=f"master URL (default ${URL_ENV} or {DEFAULT_URL})")
+    parser.add_argument("--json", action="store_true", help="print the master's JSON")
+    parser.add_argument("--timeout", type=float, default=330.0, help="request timeout in seconds")
+
+
+def register(sub: Any) -> None:
+    jobs = sub.add_parser("jobs", help="register, start, stop, scale and inspect jobs on a master")
+    jobs_sub = jobs.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = jobs_sub.add_parser("register", help="submit a job file (not started unless --start)")
+    p.add_argument("file", help="job file (JSON)")
+    p.add_argument("--start", action="store_true", help="also start it")
+    p.add_argument("--save", action="store_true", help="write the job id into the file (__metadata.cli)")
+    p.set_defaults(handler=_handler(_register))
+
+    for name, fn, text in (
+        ("start", _start, "start a new execution"),
+        ("status", _status, "status of the latest execution"),
+        ("errors", _errors, "slice errors of the latest execution"),
+    ):
+        p = jobs_sub.add_parser(name, help=text)
+        p.add_argument("job", help="job id or a job file saved by register --save")
+        p.set_defaults(handler=_handler(fn))
+
+    p = jobs_sub.add_parser("stop", help="stop the latest execution")
+    p.add_argument("job", help="job id or a job file saved by register --save")
+    p.add_argument("--force", action="store_true", help="delete the processes immediately")
+    p.add_argument("--no-wait", action="store_true", help="return without waiting for a final status")
+    p.set_defaults(handler=_handler(_stop))
+
+    p = jobs_sub.add_parser("workers", help="add, remove or set the workers of the running execution")
+    p.add_argument("job", help="job id or a job file saved by register --save")
+    p.add_argument("mode", choices=("add", "remove", "total"))
+    p.add_argument("count", type=int)
+    p.set_defaults(handler=_handler(_workers))
+
+    p = jobs_sub.add_parser("list", help="list jobs")
+    p.add_argument("--size", type=int, default=100)
+    p.add_argument("--deleted", action="store_true", help="list deleted jobs instead")
+    p.set_defaults(handler=_handler(_list_jobs))
+
+    ex = sub.add_parser("ex", help="inspect executions on a master")
+    ex_sub = ex.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = ex_sub.add_parser("list", help="list executions")
+    p.add_argument("--status", help="comma-separated statuses")
+    p.add_argument("--size", type=int, default=100)
+    p.set_defaults(handler=_handler(_list_ex))
+    p = ex_sub.add_parser("status", help="one execution")
+    p.add_argument("ex_id")
+    p.set_defaults(handler=_handler(_ex_status))
+
+    for parser in (*jobs_sub.choices.values(), *ex_sub.choices.values()):
+        _common(parser)
+
+
+# -- plumbing ---------------------------------------------------------------------------------
+
+
+class Api:
+    """Minimal JSON client; HTTP errors become :class:`ClientError` with the master's message."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        import httpx
+
+        self._http = httpx.Client(
+            base_url=url.rstrip("/"), timeout=timeout, headers={"Accept": "application/json"}
+        )
+        self.url = url
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as err:
+            raise ClientError(0, f"cannot reach the master at {self.url}: {err}") from err
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        if response.status_code >= 400:
+            if isinstance(body, dict):
+                raise ClientError(
+                    response.status_code, str(body.get("message", body)), body.get("problems") or ()
+                )
+            raise ClientError(response.status_code, str(body))
+        return body
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _handler(fn: Any) -> Any:
+    def handle(args: argparse.Namespace) -> int:
+        api = Api(args.url or os.environ.get(URL_ENV) or DEFAULT_URL, args.timeout)
+        try:
+            result = fn(api, args)
+        except ClientError as err:
+            print(f"error{f' {err.code}' if err.code else ''}: {err.message}", file=sys.stderr)
+            for problem in err.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 2 if err.code in INPUT_ERRORS else 1
+        except InputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        finally:
+            api.close()
+        return 0 if result is None else int(result)
+
+    return handle
+
+
+class InputError(Exception):
+    pass
+
+
+def _job_id(ref: str) -> str:
+    """A job id, or the id saved in a job file by ``register --save``."""
+    path = Path(ref)
+    if not path.is_file():
+        return ref
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(f"{ref}: cannot read the job file: {err}") from err
+    job_id = (
+        (data.get("__metadata", {}).get("cli", {}) or {}).get("job_id") if isinstance(data, dict) else None
+    )
+    if not job_id:
+        raise InputError(f"{ref}: no job id saved in the file; register it with --save first")
+    return str(job_id)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=4))
+
+
+def _table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def _register(api: Api, args: argparse.Namespace) -> None:
+    path = Path(args.file)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputError(f"{args.file}: {err.strerror}") from err
+    except ValueError as err:
+        raise InputError(f"{args.file}: not valid JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise InputError(f"{args.file}: a job must be a JSON object")
+    spec = {k: v for k, v in data.items() if k != "__metadata"}
+    result = api.call("POST", "/v1/jobs", params={"start": "true" if args.start else "false"}, json=spec)
+    if args.save:
+        data["__metadata"] = {
+            "cli": {
+                "cluster": api.url,
+                "job_id": result["job_id"],
+                "updated": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            }
+        }
+        path.write_text(json.dumps(data, indent=4) + "\n", encoding="utf-8")
+    if args.json:
+        _print_json(result)
+        return
+    for warning in result.get("warnings") or ():
+        reason = warning.get("reason", {}).get("reason", {})
+        print(f"warning: {reason.get('description', warning)}", file=sys.stderr)
+    started = f", execution {result['ex_id']} started" if "ex_id" in result else ""
+    print(f"registered job {spec.get('name', '')!s} as {result['job_id']}{started}")
+
+
+def _start(api: Api, args: argparse.Namespace) -> None:
+    result = api.call("POST", f"/v1/jobs/{_job_id(args.job)}/_start")
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"started job {result['job_id']}: execution {result['ex_id']}")
+
+
+def _stop(api: Api, args: argparse.Namespace) -> None:
+    params = {"force": "true" if args.force else "false", "blocking": "false" if args.no_wait else "true"}
+    result = api.call("POST", f"/v1/jobs/{_job_id(args.job)}/_stop", params=params)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"job {_job_id(args.job)}: {result['status']}")
+
+
+def _ex_rows(executions: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            e.get("name"),
+            e.get("ex_id"),
+            e.get("job_id"),
+            e.get("_status"),
+            e.get("workers"),
+            e.get("_updated"),
+        ]
+        for e in executions
+    ]
+
+
+EX_COLUMNS = ("name", "ex_id", "job_id", "status", "workers", "updated")
+
+
+def _show_ex(ex: dict[str, Any]) -> None:
+    _table(None, EX_COLUMNS, _ex_rows([ex]))
+    for key, label in (("_failureReason", "failure"), ("_pendingReason", "pending")):
+        if ex.get(key):
+            print(f"{label}: {ex[key]}")
+
+
+def _status(api: Api, args: argparse.Namespace) -> None:
+    ex = api.call("GET", f"/v1/jobs/{_job_id(args.job)}/ex")
+    if args.json:
+        _print_json(ex)
+    else:
+        _show_ex(ex)
+
+
+def _errors(api: Api, args: argparse.Namespace) -> None:
+    errors = api.call("GET", f"/v1/jobs/{_job_id(args.job)}/errors")
+    if args.json:
+        _print_json(errors)
+        return
+    rows = [
+        [e.get("slice_id"), e.get("slicer_order"), str(e.get("error", "")).splitlines()[0:1]] for e in errors
+    ]
+    _table("slice errors", ("slice_id", "order", "error"), [[a, b, c[0] if c else ""] for a, b, c in rows])
+
+
+def _workers(api: Api, args: argparse.Namespace) -> None:
+    if args.count <= 0:
+        raise InputError("count must be greater than zero")
+    result = api.call("POST", f"/v1/jobs/{_job_id(args.job)}/_workers", params={args.mode: str(args.count)})
+    if args.json:
+        _print_json(result)
+    else:
+        print(result["message"])
+
+
+def _list_jobs(api: Api, args: argparse.Namespace) -> None:
+    params = {"size": str(args.size), "ex": "_status,ex_id", "deleted": "true" if args.deleted else "false"}
+    jobs = api.call("GET", "/v1/jobs", params=params)
+    if args.json:
+        _print_json(jobs)
+        return
+    rows = [
+        [
+            j.get("name"),
+            j.get("job_id"),
+            j.get("lifecycle"),
+            j.get("workers"),
+            (j.get("ex") or {}).get("_status"),
+        ]
+        for j in jobs
+    ]
+    _table("jobs", ("name", "job_id", "lifecycle", "workers", "status"), rows)
+
+
+def _list_ex(api: Api, args: argparse.Namespace) -> None:
+    params = {"size": str(args.size)}
+    if args.status:
+        params["status"] = args.status
+    executions = api.call("GET", "/v1/ex", params=params)
+    if args.json:
+        _print_json(executions)
+    else:
+        _table("executions", EX_COLUMNS, _ex_rows(executions))
+
+
+def _ex_status(api: Api, args: argparse.Namespace) -> None:
+    ex = api.call("GET", f"/v1/ex/{args.ex_id}")
+    if args.json:
+        _print_json(ex)
+    else:
+        _show_ex(ex)
