@@ -44,9 +44,10 @@ def test_register_start_status_workers_stop(
     job_file: Path,
     store: SqliteStore,
     service: MasterService,
-    backend: RecordingBackend,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    backend = service.backend
+    assert isinstance(backend, RecordingBackend)
     assert cli("jobs", "register", str(job_file), "--save", "--url", master_url) == 0
     job_id = store.list_jobs()[0]["job_id"]
     assert capsys.readouterr().out == f"registered job cli-job as {job_id}\n"
