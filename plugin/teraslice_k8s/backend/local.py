@@ -8,8 +8,8 @@ Each execution gets one execution-controller process and ``workers`` worker proc
 Events (to the listener given to :meth:`LocalBackend.start`, from a monitor thread):
 ``CONTROLLER_SUCCEEDED`` when the controller exits 0, ``CONTROLLER_FAILED`` with
 ``"execution controller exited with code N: <last stderr lines>"`` otherwise, and ``GONE``
-when no process of the execution is left (the remaining workers are stopped once the
-controller has exited, after ``shutdown_timeout``).
+when no process of the execution is left. When the controller exits, the workers still
+running get SIGTERM (they finish their slice and exit) and SIGKILL after ``shutdown_timeout``.
 
 Process output goes to ``<log_dir>/<ex_id>/{execution_controller,worker-N}.log``; the tail
 of the controller's log is what a failure event reports.
@@ -283,6 +283,11 @@ class LocalBackend:
                         state.controller_reported = True
                         state.controller_exit = time.monotonic()
                         ctl.log_file.close()
+                        # Like the master deleting the worker Deployment on execution:finished:
+                        # workers get SIGTERM now and SIGKILL after shutdown_timeout (below).
+                        for worker in state.workers:
+                            if worker.popen.poll() is None:
+                                _signal(worker, signal.SIGTERM)
                         if code == 0:
                             events.append(BackendEvent(state.ex_id, EventKind.CONTROLLER_SUCCEEDED))
                         else:
@@ -294,7 +299,6 @@ class LocalBackend:
                                     f"{_tail(ctl.log_path)}",
                                 )
                             )
-                # Workers exit on the controller's shutdown message; make sure of it.
                 if (
                     state.controller_exit is not None
                     and time.monotonic() - state.controller_exit > self.shutdown_timeout
