@@ -30,14 +30,22 @@ through toYaml/quote/toJson, never raw, so quotes and newlines cannot break the 
 {{- end -}}
 
 {{/*
-The instance label: the seed's rule clusterName.replace(/[^a-zA-Z0-9_\-.]/g, '_').substring(0, 63),
-then leading/trailing characters a label value may not have are dropped (the seed's rule alone can
-produce "_x_", which the API rejects). Identical to the seed's rule for every valid name.
+The instance label, exactly teraslice_k8s.kubernetes.names.cluster_name_label: the seed's rule
+clusterName.replace(/[^a-zA-Z0-9_\-.]/g, '_').substring(0, 63) (JavaScript counts a character
+outside the BMP as two), kept when it is a valid label value; otherwise the first 52 characters
+trimmed to alphanumeric ends, "-", and the first 10 hex digits of sha256(clusterName).
 */}}
 {{- define "teraslice.instanceLabel" -}}
-{{- $label := regexReplaceAll "[^a-zA-Z0-9_.-]" (include "teraslice.clusterName" .) "_" | trunc 63 -}}
-{{- $label = regexReplaceAll "^[^a-zA-Z0-9]+|[^a-zA-Z0-9]+$" $label "" -}}
-{{- $label | default "teraslice" -}}
+{{- $name := include "teraslice.clusterName" . -}}
+{{- $label := regexReplaceAll "[\\x{10000}-\\x{10FFFF}]" $name "__" -}}
+{{- $label = regexReplaceAll "[^a-zA-Z0-9_.-]" $label "_" | trunc 63 -}}
+{{- if regexMatch "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$" $label -}}
+{{- $label -}}
+{{- else -}}
+{{- $slug := regexReplaceAll "^[^A-Za-z0-9]+|[^A-Za-z0-9]+$" ($label | trunc 52) "" -}}
+{{- $digest := sha256sum $name | trunc 10 -}}
+{{- if $slug }}{{ printf "%s-%s" $slug $digest }}{{ else }}{{ $digest }}{{ end -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "teraslice.selectorLabels" -}}

@@ -1,0 +1,1 @@
+"""Chart tests: helm template, schema, RBAC, checkov, image."""
