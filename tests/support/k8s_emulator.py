@@ -18,6 +18,7 @@ references, no validation, simplified patch semantics, no watch bookmarks.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import datetime
@@ -32,7 +33,7 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
-from kmock._internal import enums, rendering
+from kmock._internal import aiobus, enums, rendering
 
 #: How long a test waits for the emulator thread to come up or go down.
 STARTUP_TIMEOUT = 10.0
@@ -205,6 +206,48 @@ def _resource_key(resource: Any) -> str:
     return f"{prefix}{resource.version}/{resource.plural}"
 
 
+def _status(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Status",
+        "metadata": {},
+        "status": "Failure",
+        "reason": reason,
+        "message": message,
+        "code": code,
+    }
+
+
+#: Events kept per resource for watches that resume from a resourceVersion.
+HISTORY_LIMIT = 10_000
+
+
+@attrs.mutable(weakref_slot=True)
+class RecordingBus(aiobus.Bus[Any]):
+    """kmock's event bus, also keeping a history so a watch can resume from a resourceVersion.
+
+    Every event gets the next resourceVersion as its sequence number; a DELETED event's object
+    carries it too (the API server does the same). Subscribers receive ``(seq, event)``.
+    """
+
+    clock: Any = None
+    history: list[tuple[int, dict[str, Any]]] = attrs.field(factory=list)
+    last_seq: int = 0
+
+    async def put(self, *items: Any) -> None:
+        stamped = []
+        for item in items:
+            event = copy.deepcopy(item)
+            seq = int(self.clock())
+            if event.get("type") == "DELETED":
+                event["object"].setdefault("metadata", {})["resourceVersion"] = str(seq)
+            self.last_seq = seq
+            self.history.append((seq, event))
+            stamped.append((seq, event))
+        del self.history[:-HISTORY_LIMIT]
+        await super().put(*stamped)
+
+
 @attrs.define(kw_only=True)
 class TsK8sEmulator(kmock.KubernetesEmulator):
     """kmock's emulator with selectors, server metadata, PUT, ending watches, real Status reasons."""
@@ -216,6 +259,7 @@ class TsK8sEmulator(kmock.KubernetesEmulator):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        self._buses = collections.defaultdict(lambda: RecordingBus(clock=self.next_rv))
         # The kubernetes client asks for `/version/` (with the slash); kmock serves `/version`.
         self.fallback["get /version/"] << self._serve_server_version
 
@@ -333,43 +377,77 @@ class TsK8sEmulator(kmock.KubernetesEmulator):
         return result
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+        """Events after ``resourceVersion`` (replayed from history), then live ones, filtered by
+        namespace and label selector, until ``timeoutSeconds`` or shutdown. Without a
+        resourceVersion every current object comes first as ADDED (like the API server)."""
+        assert request.resource is not None
+        yield b""  # send the headers now: the client waits for them before it reads events
         requirements = parse_selector(request.params.get("labelSelector"))
         since = int(request.params.get("resourceVersion") or 0)
         timeout = request.params.get("timeoutSeconds")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + float(timeout) if timeout else None
-        events = super()._serve_watch(request)
+        bus = self._buses[request.resource]
+        assert isinstance(bus, RecordingBus)
+        marker = await bus.mark()  # subscribe before reading history: nothing falls in between
+
+        def wanted(event: dict[str, Any]) -> bool:
+            obj = event.get("object") or {}
+            namespace = (obj.get("metadata") or {}).get("namespace")
+            in_namespace = request.namespace is None or namespace == request.namespace
+            return in_namespace and selects(requirements, obj)
+
+        live: AsyncIterator[Any] = bus.stream(since=marker)
+        pending: asyncio.Future[Any] | None = None
         try:
+            if since:
+                if bus.history and since < bus.history[0][0] - 1:
+                    yield {"type": "ERROR", "object": _status(410, "Expired", "too old resource version")}
+                    return
+                backlog = [(seq, event) for seq, event in bus.history if seq > since]
+            else:
+                async with self._lock:
+                    current = [
+                        {"type": "ADDED", "object": obj.raw}
+                        for (res, _, _), obj in self._objects.items()
+                        if res == request.resource and not obj.deleted
+                    ]
+                backlog = [(bus.last_seq, event) for event in current]
+            replayed = since
+            for seq, event in backlog:
+                replayed = max(replayed, seq)
+                if wanted(event):
+                    yield event
             while True:
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
                     return
                 # End at timeoutSeconds, or when the emulator shuts down (the client may be gone).
-                next_item = asyncio.ensure_future(events.__anext__())
+                pending = asyncio.ensure_future(live.__anext__())
                 shutdown = asyncio.ensure_future(self._release.wait())
-                done, _ = await asyncio.wait(
-                    {next_item, shutdown}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-                )
-                shutdown.cancel()
-                if next_item not in done:
-                    next_item.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                        await next_item  # let the generator unwind before aclose()
-                    return
                 try:
-                    item = next_item.result()
+                    done, _ = await asyncio.wait(
+                        {pending, shutdown}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    shutdown.cancel()
+                if pending not in done:
+                    return
+                next_item, pending = pending, None
+                try:
+                    seq, event = next_item.result()
                 except StopAsyncIteration:
                     return
-                if isinstance(item, dict) and "object" in item:
-                    obj = item["object"]
-                    if not selects(requirements, obj):
-                        continue
-                    rv = int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-                    if item.get("type") == "ADDED" and since and rv <= since:
-                        continue  # the client has it from its list: no replay
-                yield item
+                if seq > replayed and wanted(event):
+                    yield event
         finally:
-            await events.aclose()
+            if pending is not None:
+                # Let the bus iterator unwind before closing it (it may be mid-await).
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await pending
+            await live.aclose()  # type: ignore[attr-defined]
+            await bus.unmark(marker)
 
     # ------------------------------------------------------------------ test-side mutations
 
