@@ -1,0 +1,581 @@
+"""The Elasticsearch store: Teraslice's state indices, with Teraslice's ids, fields and mappings.
+
+Indices (created with explicit ``dynamic: false`` mappings on start when missing, idempotent):
+``<cluster>__jobs`` (id ``job_id``), ``<cluster>__ex`` (id ``ex_id``), ``<cluster>__state``
+(id ``slice_id``) and ``<cluster>__analytics`` (generated ids). Unlike Teraslice, state and
+analytics are single indices (no monthly ``-YYYY.MM`` rollover), so a slice is updated by id
+without knowing the month it was created in.
+
+Consistency:
+- Job and execution writes refresh the index before returning (``refresh=True`` by default,
+  as Teraslice does; ``"wait_for"`` is accepted), so lists see them at once.
+- Read-check-writes (``set_status``, ``update_execution``, ``replace_job``) use optimistic
+  concurrency: the document is read with its ``_seq_no``/``_primary_term`` and written back
+  only if unchanged (``if_seq_no``/``if_primary_term``), re-read and re-checked on conflict,
+  up to ``conflict_retries`` times.
+- Slice and analytics writes do not refresh (they are the hot path); list and count calls on
+  them refresh the index first, so they see every write that returned before.
+- ``create_slices``/``add_analytics`` are bulk requests: on failure some records of the batch
+  may have been written (the error names the first failure); retrying the batch is safe for
+  slices because records are indexed by ``slice_id``.
+
+Server compatibility: the official client sends ``compatible-with=<client major>`` media types;
+an Elasticsearch 8 server refuses ``compatible-with=9``. Clients this module builds (from URLs)
+therefore ask for version 8 compatibility, which Elasticsearch 8 and 9 servers both accept.
+A client object passed in is used unchanged. OpenSearch is not supported by the official client.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import ssl
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import HttpHeaders, Urllib3HttpNode
+from elastic_transport._models import DEFAULT, DefaultType
+from elastic_transport._node import NodeApiResponse
+from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, TransportError
+
+from teraslice_k8s.errors import Problem, ValidationError
+from teraslice_k8s.models.execution import check_transition, parse_status
+from teraslice_k8s.store import records as prepare
+from teraslice_k8s.store.base import (
+    ANY_EXECUTION,
+    ANY_JOB,
+    DEFAULT_PAGE,
+    ExFilter,
+    JobFilter,
+    Page,
+    Record,
+    RecordExists,
+    RecordNotFound,
+    SliceFilter,
+    StoreError,
+)
+from teraslice_k8s.store.query import SortKey, check_page
+from teraslice_k8s.store.timestamps import StoreClock
+
+log = logging.getLogger(__name__)
+
+Refresh = Literal[True, "wait_for"]
+
+_KEYWORD = {"type": "keyword"}
+_DATE = {"type": "date"}
+_BOOLEAN = {"type": "boolean"}
+_INTEGER = {"type": "integer"}
+_LONG = {"type": "long"}
+_FLOAT = {"type": "float"}
+
+#: ``<cluster>__jobs`` mapping (api-and-runtime.md §5.2). ``name`` gets a ``keyword``
+#: sub-field (our addition) so that lists can sort by name.
+JOB_FIELDS: dict[str, dict[str, Any]] = {
+    **dict.fromkeys(("job_id", "_context", "lifecycle", "assets", "log_level", "kubernetes_image"), _KEYWORD),
+    **dict.fromkeys(("_created", "_updated", "_deleted_on"), _DATE),
+    **dict.fromkeys(
+        (
+            "_deleted",
+            "active",
+            "analytics",
+            "autorecover",
+            "stateful",
+            "ephemeral_storage",
+            "prom_metrics_enabled",
+            "prom_metrics_add_default",
+        ),
+        _BOOLEAN,
+    ),
+    **dict.fromkeys(("max_retries", "probation_window", "slicers", "workers", "prom_metrics_port"), _INTEGER),
+    "name": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+    **dict.fromkeys(
+        ("cpu", "cpu_execution_controller", "resources_requests_cpu", "resources_limits_cpu"), _FLOAT
+    ),
+    **dict.fromkeys(
+        ("memory", "memory_execution_controller", "resources_requests_memory", "resources_limits_memory"),
+        _LONG,
+    ),
+}
+EX_FIELDS: dict[str, dict[str, Any]] = {
+    **JOB_FIELDS,
+    **dict.fromkeys(
+        (
+            "ex_id",
+            "_status",
+            "recovered_execution",
+            "recovered_slice_type",
+            "slicer_hostname",
+            "teraslice_version",
+        ),
+        _KEYWORD,
+    ),
+    **dict.fromkeys(("_has_errors", "relocatable"), _BOOLEAN),
+    "_slicer_stats": {"type": "object"},
+    "_failureReason": {"type": "text"},
+    "metadata": {"type": "object", "enabled": False},
+    "slicer_port": _INTEGER,
+}
+STATE_FIELDS: dict[str, dict[str, Any]] = {
+    **dict.fromkeys(("ex_id", "slice_id", "slicer_id", "state", "error"), _KEYWORD),
+    "slicer_order": _INTEGER,
+    **dict.fromkeys(("_created", "_updated"), _DATE),
+}
+ANALYTICS_FIELDS: dict[str, dict[str, Any]] = {
+    **dict.fromkeys(("ex_id", "job_id", "worker_id", "slice_id", "slicer_id", "op", "state"), _KEYWORD),
+    **dict.fromkeys(("order", "count", "time"), _INTEGER),
+    "memory": _LONG,
+    "@timestamp": _DATE,
+}
+
+_SORTABLE = frozenset({"keyword", "date", "boolean", "integer", "long", "float"})
+_CLUSTER_NAME = re.compile(r"[a-z0-9][a-z0-9_\-.]*")
+_IN_CHUNK = 500
+_COMPAT_FROM = re.compile(r"compatible-with=\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    name: str
+    kind: str
+    id_field: str
+    fields: Mapping[str, Mapping[str, Any]]
+    settings_key: str  # key in teraslice.index_settings
+
+    def sort(self, keys: Sequence[SortKey]) -> list[dict[str, Any]]:
+        """Elasticsearch ``sort`` for ``keys``: missing values last, ties broken by the id."""
+        clauses: list[dict[str, Any]] = []
+        for key in keys:
+            mapping = self.fields.get(key.field)
+            target = key.field
+            if mapping is not None and mapping.get("type") == "text" and "fields" in mapping:
+                target = f"{key.field}.keyword"
+            elif mapping is None or mapping.get("type") not in {
+                "keyword",
+                "date",
+                "boolean",
+                "integer",
+                "long",
+                "float",
+            }:
+                raise ValidationError(
+                    [Problem("sort", f'cannot sort {self.kind} records by "{key.field}": it is not indexed')],
+                    subject="sort",
+                )
+            clauses.append({target: {"order": "desc" if key.descending else "asc", "missing": "_last"}})
+        clauses.append({self.id_field: {"order": "desc" if keys[0].descending else "asc"}})
+        return clauses
+
+
+class _Compat8Node(Urllib3HttpNode):
+    """HTTP node asking for Elasticsearch 8 REST compatibility (accepted by 8.x and 9.x servers)."""
+
+    def perform_request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None = None,
+        headers: HttpHeaders | None = None,
+        request_timeout: DefaultType | float | None = DEFAULT,
+    ) -> NodeApiResponse:
+        if headers is not None:
+            headers = headers.copy()
+            for name in ("accept", "content-type"):
+                if name in headers:
+                    headers[name] = _COMPAT_FROM.sub("compatible-with=8", headers[name])
+        return super().perform_request(
+            method, target, body=body, headers=headers, request_timeout=request_timeout
+        )
+
+
+def make_client(
+    nodes: str | Sequence[str],
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    ca_certificate: str | None = None,
+    request_timeout: float = 120.0,
+    max_retries: int = 3,
+) -> Elasticsearch:
+    """An Elasticsearch client for terafoundation-style ``node`` URLs (``host:port`` gets
+    ``http://``), with basic auth and a PEM CA when given, speaking 8.x-compatible REST."""
+    urls = [nodes] if isinstance(nodes, str) else list(nodes)
+    urls = [url if "://" in url else f"http://{url}" for url in urls]
+    options: dict[str, Any] = {}
+    if username is not None or password is not None:
+        options["basic_auth"] = (username or "", password or "")
+    if ca_certificate:
+        options["ssl_context"] = ssl.create_default_context(cadata=ca_certificate)
+    return Elasticsearch(
+        urls,
+        node_class=_Compat8Node,
+        request_timeout=request_timeout,
+        max_retries=max_retries,
+        retry_on_timeout=True,
+        **options,
+    )
+
+
+class ElasticsearchStore:
+    """:class:`~teraslice_k8s.store.base.Store` in the ``<cluster_name>__*`` indices.
+
+    ``client_or_url``: an ``Elasticsearch`` client (used as is, not closed by :meth:`close`) or
+    node URL(s) (a client is built with :func:`make_client` and closed by :meth:`close`).
+    ``index_settings``: ``{"jobs"|"execution"|"state"|"analytics": {"number_of_shards": n,
+    "number_of_replicas": n}}`` used when an index is created (Teraslice's 5/1 otherwise).
+    ``startup_timeout``: how long (s) to keep retrying index creation while the cluster is
+    unreachable or answers 5xx; 4xx fails at once.
+    """
+
+    def __init__(
+        self,
+        client_or_url: Elasticsearch | str | Sequence[str],
+        cluster_name: str,
+        *,
+        index_settings: Mapping[str, Mapping[str, int]] | None = None,
+        refresh: Refresh = True,
+        conflict_retries: int = 20,
+        startup_timeout: float = 120.0,
+    ) -> None:
+        if not _CLUSTER_NAME.fullmatch(cluster_name):
+            raise ValueError(f"cluster name {cluster_name!r} is not a valid lowercase index name prefix")
+        if isinstance(client_or_url, Elasticsearch):
+            self._client, self._owns_client = client_or_url, False
+        else:
+            self._client, self._owns_client = make_client(client_or_url), True
+        self.cluster_name = cluster_name
+        self._refresh: Refresh = refresh
+        self._conflict_retries = conflict_retries
+        self._clock = StoreClock()
+        self.jobs = _Index(f"{cluster_name}__jobs", "job", "job_id", JOB_FIELDS, "jobs")
+        self.executions = _Index(f"{cluster_name}__ex", "execution", "ex_id", EX_FIELDS, "execution")
+        self.state = _Index(f"{cluster_name}__state", "slice", "slice_id", STATE_FIELDS, "state")
+        self.analytics = _Index(
+            f"{cluster_name}__analytics", "analytics", "_id", ANALYTICS_FIELDS, "analytics"
+        )
+        self._ensure_indices(index_settings or {}, startup_timeout)
+
+    @property
+    def index_names(self) -> tuple[str, ...]:
+        return tuple(i.name for i in (self.jobs, self.executions, self.state, self.analytics))
+
+    # -- plumbing --
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except (ApiError, TransportError) as error:
+            raise StoreError(f"Elasticsearch store {self.cluster_name}: {action} failed: {error}") from error
+
+    def _ensure_indices(
+        self, index_settings: Mapping[str, Mapping[str, int]], startup_timeout: float
+    ) -> None:
+        deadline = time.monotonic() + startup_timeout
+        for index in (self.jobs, self.executions, self.state, self.analytics):
+            settings = dict(index_settings.get(index.settings_key, {}))
+            index_body = {
+                "number_of_shards": settings.get("number_of_shards", 5),
+                "number_of_replicas": settings.get("number_of_replicas", 1),
+            }
+            mappings = {"dynamic": False, "properties": dict(index.fields)}
+            while True:
+                try:
+                    if not self._client.indices.exists(index=index.name):
+                        self._client.indices.create(
+                            index=index.name, settings={"index": index_body}, mappings=mappings
+                        )
+                    break
+                except ApiError as error:
+                    if error.meta.status == 400 and error.error == "resource_already_exists_exception":
+                        break
+                    if error.meta.status < 500 or time.monotonic() >= deadline:
+                        raise StoreError(f"cannot create index {index.name}: {error}") from error
+                    failure: Exception = error
+                except TransportConnectionError as error:
+                    if time.monotonic() >= deadline:
+                        raise StoreError(
+                            f"cannot reach Elasticsearch to create {index.name}: {error}"
+                        ) from error
+                    failure = error
+                # Teraslice retries store start-up with a 2-4 s jittered delay.
+                log.warning("creating index %s failed (%s); retrying", index.name, failure)
+                time.sleep(random.uniform(2.0, 4.0))
+
+    def close(self) -> None:
+        """Close the client if this store built it (idempotent)."""
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> ElasticsearchStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _get_versioned(self, index: _Index, record_id: str) -> tuple[Record, int, int]:
+        try:
+            with self._errors(f"get {index.kind} {record_id}"):
+                found = self._client.get(index=index.name, id=record_id)
+        except StoreError as error:
+            if isinstance(error.__cause__, NotFoundError):
+                raise RecordNotFound(index.kind, record_id) from None
+            raise
+        return found["_source"], found["_seq_no"], found["_primary_term"]
+
+    def _get(self, index: _Index, record_id: str) -> Record:
+        return self._get_versioned(index, record_id)[0]
+
+    def _create(self, index: _Index, record: Record) -> Record:
+        record_id = record[index.id_field]
+        try:
+            with self._errors(f"create {index.kind} {record_id}"):
+                self._client.index(
+                    index=index.name, id=record_id, document=record, op_type="create", refresh=self._refresh
+                )
+        except StoreError as error:
+            if isinstance(error.__cause__, ConflictError):
+                raise RecordExists(index.kind, record_id) from None
+            raise
+        return record
+
+    def _modify(self, index: _Index, record_id: str, change: Any) -> Record:
+        """Optimistic read-check-write: ``change(record) -> record`` may raise to refuse."""
+        for attempt in range(self._conflict_retries + 1):
+            current, seq_no, primary_term = self._get_versioned(index, record_id)
+            record: Record = change(current)
+            try:
+                with self._errors(f"update {index.kind} {record_id}"):
+                    self._client.index(
+                        index=index.name,
+                        id=record_id,
+                        document=record,
+                        if_seq_no=seq_no,
+                        if_primary_term=primary_term,
+                        refresh=self._refresh,
+                    )
+                return record
+            except StoreError as error:
+                if not isinstance(error.__cause__, ConflictError):
+                    raise
+                log.debug("%s %s changed concurrently; re-reading", index.kind, record_id)
+                # A short jittered pause keeps writers racing on one record from colliding forever.
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise StoreError(
+            f"{index.kind} {record_id} was changed concurrently {self._conflict_retries + 1} times; giving up"
+        )
+
+    def _search(self, index: _Index, query: dict[str, Any], page: Page) -> list[Record]:
+        keys = check_page(page)
+        sort = index.sort(keys)
+        if page.size == 0:
+            return []
+        with self._errors(f"list {index.kind} records"):
+            found = self._client.search(
+                index=index.name,
+                query=query,
+                sort=sort,
+                from_=page.from_,
+                size=page.size,
+                track_total_hits=False,
+            )
+        return [hit["_source"] for hit in found["hits"]["hits"]]
+
+    def _count(self, index: _Index, query: dict[str, Any]) -> int:
+        with self._errors(f"count {index.kind} records"):
+            count: int = self._client.count(index=index.name, query=query)["count"]
+        return count
+
+    def _refresh_index(self, index: _Index) -> None:
+        with self._errors(f"refresh {index.name}"):
+            self._client.indices.refresh(index=index.name)
+
+    def _bulk(self, index: _Index, operations: list[dict[str, Any]]) -> None:
+        with self._errors(f"write {index.kind} records"):
+            response = self._client.bulk(operations=operations)
+        if response["errors"]:
+            failed = [item for item in response["items"] if "error" in next(iter(item.values()))]
+            first = next(iter(failed[0].values()))
+            raise StoreError(
+                f"Elasticsearch store {self.cluster_name}: {len(failed)} of {len(response['items'])} "
+                f"{index.kind} records were not written; first: {first.get('_id')}: {first['error']}"
+            )
+
+    # -- jobs --
+
+    def create_job(self, record: Record) -> Record:
+        return self._create(self.jobs, prepare.new_job(record, self._clock))
+
+    def get_job(self, job_id: str) -> Record:
+        return self._get(self.jobs, job_id)
+
+    def replace_job(self, job_id: str, record: Record) -> Record:
+        return self._modify(
+            self.jobs,
+            job_id,
+            lambda old: prepare.replacement_job(job_id, record, old["_created"], self._clock),
+        )
+
+    def list_jobs(self, flt: JobFilter = ANY_JOB, page: Page = DEFAULT_PAGE) -> list[Record]:
+        return self._search(self.jobs, _job_query(flt), page)
+
+    def count_jobs(self, flt: JobFilter = ANY_JOB) -> int:
+        return self._count(self.jobs, _job_query(flt))
+
+    # -- executions --
+
+    def create_execution(self, record: Record) -> Record:
+        return self._create(self.executions, prepare.new_execution(record, self._clock))
+
+    def get_execution(self, ex_id: str) -> Record:
+        return self._get(self.executions, ex_id)
+
+    def update_execution(self, ex_id: str, fields: Mapping[str, Any]) -> Record:
+        changes = prepare.execution_update(ex_id, fields)
+        return self._modify(
+            self.executions, ex_id, lambda record: {**record, **changes, "_updated": self._clock.next()}
+        )
+
+    def set_status(self, ex_id: str, status: str, fields: Mapping[str, Any] | None = None) -> Record:
+        target = parse_status(status).value
+        changes = prepare.execution_update(ex_id, fields or {})
+
+        def change(record: Record) -> Record:
+            check_transition(ex_id, record["_status"], target)
+            return {**record, **changes, "_status": target, "_updated": self._clock.next()}
+
+        return self._modify(self.executions, ex_id, change)
+
+    def list_executions(self, flt: ExFilter = ANY_EXECUTION, page: Page = DEFAULT_PAGE) -> list[Record]:
+        return self._search(self.executions, _ex_query(flt), page)
+
+    def count_executions(self, flt: ExFilter = ANY_EXECUTION) -> int:
+        return self._count(self.executions, _ex_query(flt))
+
+    def latest_execution(self, job_id: str) -> Record | None:
+        found = self._search(
+            self.executions, {"term": {"job_id": job_id}}, Page(size=1, sort="_created:desc")
+        )
+        return found[0] if found else None
+
+    def latest_executions(self, job_ids: Sequence[str]) -> dict[str, Record]:
+        latest: dict[str, Record] = {}
+        unique = list(dict.fromkeys(job_ids))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            with self._errors("find latest executions"):
+                found = self._client.search(
+                    index=self.executions.name,
+                    query={"terms": {"job_id": chunk}},
+                    collapse={"field": "job_id"},
+                    sort=[{"_created": {"order": "desc"}}, {"ex_id": {"order": "desc"}}],
+                    size=len(chunk),
+                    track_total_hits=False,
+                )
+            for hit in found["hits"]["hits"]:
+                latest[hit["_source"]["job_id"]] = hit["_source"]
+        return latest
+
+    # -- slice state --
+
+    def create_slices(self, records: Sequence[Record]) -> None:
+        prepared = prepare.new_slices(records)
+        if prepared:
+            operations: list[dict[str, Any]] = []
+            for record in prepared:
+                operations += [{"index": {"_index": self.state.name, "_id": record["slice_id"]}}, record]
+            self._bulk(self.state, operations)
+
+    def update_slice(self, slice_id: str, fields: Mapping[str, Any]) -> None:
+        """Partial update (one request); values are flat in state records, so Elasticsearch's
+        deep merge of object values never applies."""
+        changes = prepare.slice_update(fields)
+        try:
+            with self._errors(f"update slice {slice_id}"):
+                self._client.update(index=self.state.name, id=slice_id, doc=changes, retry_on_conflict=5)
+        except StoreError as error:
+            if isinstance(error.__cause__, NotFoundError):
+                raise RecordNotFound("slice", slice_id) from None
+            raise
+
+    def list_slices(self, flt: SliceFilter, page: Page = DEFAULT_PAGE) -> list[Record]:
+        check_page(page)
+        self._refresh_index(self.state)
+        return self._search(self.state, _slice_query(flt), page)
+
+    def count_slices(self, flt: SliceFilter) -> int:
+        self._refresh_index(self.state)
+        return self._count(self.state, _slice_query(flt))
+
+    # -- analytics --
+
+    def add_analytics(self, records: Sequence[Record]) -> None:
+        prepared = prepare.new_analytics(records)
+        if prepared:
+            operations: list[dict[str, Any]] = []
+            for record in prepared:
+                operations += [{"index": {"_index": self.analytics.name}}, record]
+            self._bulk(self.analytics, operations)
+
+    def count_analytics(self, ex_id: str) -> int:
+        self._refresh_index(self.analytics)
+        return self._count(self.analytics, {"term": {"ex_id": ex_id}})
+
+
+def _bool(filters: list[dict[str, Any]], must_not: list[dict[str, Any]]) -> dict[str, Any]:
+    if not filters and not must_not:
+        return {"match_all": {}}
+    query: dict[str, Any] = {}
+    if filters:
+        query["filter"] = filters
+    if must_not:
+        query["must_not"] = must_not
+    return {"bool": query}
+
+
+def _deleted(deleted: bool | None, filters: list[dict[str, Any]], must_not: list[dict[str, Any]]) -> None:
+    # Teraslice: deleted=false is "_deleted:false OR no _deleted field", i.e. not _deleted:true.
+    if deleted is True:
+        filters.append({"term": {"_deleted": True}})
+    elif deleted is False:
+        must_not.append({"term": {"_deleted": True}})
+
+
+def _job_query(flt: JobFilter) -> dict[str, Any]:
+    filters: list[dict[str, Any]] = []
+    must_not: list[dict[str, Any]] = []
+    _deleted(flt.deleted, filters, must_not)
+    if flt.active is True:
+        must_not.append({"term": {"active": False}})
+    elif flt.active is False:
+        filters.append({"term": {"active": False}})
+    return _bool(filters, must_not)
+
+
+def _ex_query(flt: ExFilter) -> dict[str, Any]:
+    filters: list[dict[str, Any]] = []
+    must_not: list[dict[str, Any]] = []
+    if flt.job_id is not None:
+        filters.append({"term": {"job_id": flt.job_id}})
+    if flt.statuses:
+        filters.append({"terms": {"_status": list(flt.statuses)}})
+    _deleted(flt.deleted, filters, must_not)
+    return _bool(filters, must_not)
+
+
+def _slice_query(flt: SliceFilter) -> dict[str, Any]:
+    filters: list[dict[str, Any]] = []
+    must_not: list[dict[str, Any]] = []
+    if flt.ex_id is not None:
+        filters.append({"term": {"ex_id": flt.ex_id}})
+    if flt.states:
+        filters.append({"terms": {"state": list(flt.states)}})
+    if flt.exclude_states:
+        must_not.append({"terms": {"state": list(flt.exclude_states)}})
+    if flt.slicer_id is not None:
+        filters.append({"term": {"slicer_id": str(flt.slicer_id)}})
+    return _bool(filters, must_not)
