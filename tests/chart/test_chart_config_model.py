@@ -46,6 +46,8 @@ def test_typed_values_arrive_typed() -> None:
     assert ts.kubernetes_worker_antiaffinity is True
     assert ts.kubernetes_api_poll_delay == 1000
     assert ts.execution_controller_targets is not None
-    assert [(t.key, t.value) for t in ts.execution_controller_targets] == [("node-pool", "teraslice-controllers")]
+    assert [(t.key, t.value) for t in ts.execution_controller_targets] == [
+        ("node-pool", "teraslice-controllers")
+    ]
     assert ts.assets_volume == "ts-teraslice-assets"
     assert config.terafoundation.prom_metrics_enabled is True

@@ -7,7 +7,7 @@ import pytest
 from .helm_render import container, render
 
 HOSTILE = [
-    'quote " and \' apostrophe',
+    "quote \" and ' apostrophe",
     "new\nline: value\n- item",
     "# not a comment",
     "{{ .Values.image }}",
@@ -22,7 +22,15 @@ HOSTILE = [
 
 #: Cluster names the config model accepts (lowercase, no index-forbidden characters) that are
 #: still hostile to YAML.
-HOSTILE_NAMES = ["new\nline: x\n- y", "it's {{ .x }}", "\u00fcn\u00ef \U0001f680", "yes", "0x1f", "key: v, {flow: map}", "'"]
+HOSTILE_NAMES = [
+    "new\nline: x\n- y",
+    "it's {{ .x }}",
+    "\u00fcn\u00ef \U0001f680",
+    "yes",
+    "0x1f",
+    "key: v, {flow: map}",
+    "'",
+]
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))

@@ -87,11 +87,12 @@ def test_master_config_points_at_this_release(golden: str, examples: tuple[str, 
     # master_hostname is the DNS name of the master Service, which serves the configured port.
     service = rendered.get("Service", "ts-teraslice-master")
     assert ts["master_hostname"] == f"ts-teraslice-master.{NAMESPACE}.svc.cluster.local"
-    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]][0] == ("api", 5678, "api")
+    api_port = service["spec"]["ports"][0]
+    assert (api_port["name"], api_port["port"], api_port["targetPort"]) == ("api", 5678, "api")
     # The cluster name is the instance label of the master.
     deployment = rendered.get("Deployment", "ts-teraslice-master")
     instance = deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"]
-    assert instance == ts["name"]
+    assert instance == cluster_name_label(ts["name"])
     assert master_cm["metadata"]["labels"]["app.kubernetes.io/instance"] == instance
     assert ts["storage"] == {"type": "elasticsearch", "connection": "default"}
     assert ts["assets_directory"] == "/app/assets"
@@ -228,7 +229,16 @@ def test_checksum_follows_the_master_config() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["ts-dev1", "team a:ingest.v2", ".edge!", "x" * 80, "a\U0001f680b", "\u00fcn\u00efc\u00f6d\u00e9", "\u00e9" * 70]
+    "name",
+    [
+        "ts-dev1",
+        "team a:ingest.v2",
+        ".edge!",
+        "x" * 80,
+        "a\U0001f680b",
+        "\u00fcn\u00efc\u00f6d\u00e9",
+        "\u00e9" * 70,
+    ],
 )
 def test_instance_label_is_the_one_the_master_computes(name: str) -> None:
     """The seed's rule, and Python's slug+hash fallback where that rule gives an invalid label."""
@@ -244,7 +254,9 @@ def test_instance_label_is_the_one_the_master_computes(name: str) -> None:
 
 def test_instance_label_examples() -> None:
     assert cluster_name_label("team a:ingest.v2") == "team_a_ingest.v2"
-    label = render(values={"clusterName": ".edge!"}).get("Service", "ts-teraslice-master")["metadata"]["labels"]
+    label = render(values={"clusterName": ".edge!"}).get("Service", "ts-teraslice-master")["metadata"][
+        "labels"
+    ]
     assert label["app.kubernetes.io/instance"] == "edge-" + hashlib.sha256(b".edge!").hexdigest()[:10]
 
 
@@ -285,7 +297,9 @@ def test_minikube_node_ports() -> None:
     # Security off: no Secret, no credentials in the config or the pods.
     assert not rendered.of_kind("Secret")
     connection = rendered.config("ts-teraslice-master")["terafoundation"]["connectors"]["elasticsearch-next"]
-    assert connection == {"default": {"node": [f"http://ts-teraslice-elasticsearch.{NAMESPACE}.svc.cluster.local:9200"]}}
+    assert connection == {
+        "default": {"node": [f"http://ts-teraslice-elasticsearch.{NAMESPACE}.svc.cluster.local:9200"]}
+    }
     assert "kubernetes_env_secret_refs" not in rendered.config("ts-teraslice-master")["teraslice"]
 
 
@@ -309,7 +323,9 @@ def test_production_settings_reach_the_config() -> None:
     assert pod_spec["priorityClassName"] == priority["metadata"]["name"]
     claim = rendered.get("PersistentVolumeClaim", "ts-teraslice-assets")
     assert ts["assets_volume"] == claim["metadata"]["name"]
-    assert {"name": "assets", "persistentVolumeClaim": {"claimName": "ts-teraslice-assets"}} in pod_spec["volumes"]
+    assert {"name": "assets", "persistentVolumeClaim": {"claimName": "ts-teraslice-assets"}} in pod_spec[
+        "volumes"
+    ]
     assert ts["kubernetes_image"] == "registry.example.com/data/teraslice-k8s:0.1.0"
     assert ts["kubernetes_image_pull_secret"] == "registry-example-com"
     assert pod_spec["imagePullSecrets"] == [{"name": "registry-example-com"}]
@@ -341,7 +357,11 @@ def test_monitors_need_the_monitoring_api() -> None:
 def test_free_form_teraslice_block_is_deep_merged_and_wins() -> None:
     rendered = render(
         values={
-            "teraslice": {"kubernetes_image": "custom:1", "storage": {"connection": "other"}, "slicer_timeout": 1},
+            "teraslice": {
+                "kubernetes_image": "custom:1",
+                "storage": {"connection": "other"},
+                "slicer_timeout": 1,
+            },
             "terafoundation": {"connectors": {"kafka": {"default": {"brokers": ["k:9092"]}}}},
         }
     )
@@ -352,7 +372,9 @@ def test_free_form_teraslice_block_is_deep_merged_and_wins() -> None:
     assert set(config["terafoundation"]["connectors"]) == {"elasticsearch-next", "kafka"}
 
 
-@pytest.mark.parametrize("key", ["kubernetes_namespace", "kubernetes_config_map_name", "master_hostname", "master"])
+@pytest.mark.parametrize(
+    "key", ["kubernetes_namespace", "kubernetes_config_map_name", "master_hostname", "master"]
+)
 def test_chart_owned_keys_cannot_be_overridden(key: str) -> None:
     with pytest.raises(HelmError) as error:
         render(values={"teraslice": {key: "x"}})
@@ -382,7 +404,9 @@ def test_elasticsearch_statefulset() -> None:
     assert env["discovery.type"] == "single-node"
     assert env["ES_JAVA_OPTS"] == "-Xms512m -Xmx512m"
     assert env["xpack.security.enabled"] == "true"
-    assert env["ELASTIC_PASSWORD"] == {"secretKeyRef": {"name": "ts-teraslice-elasticsearch", "key": "password"}}
+    assert env["ELASTIC_PASSWORD"] == {
+        "secretKeyRef": {"name": "ts-teraslice-elasticsearch", "key": "password"}
+    }
     assert es["image"] == "docker.elastic.co/elasticsearch/elasticsearch:9.3.0"
     assert es["resources"]["limits"]["memory"] == "1536Mi"
     template = sts["spec"]["volumeClaimTemplates"][0]
