@@ -223,8 +223,9 @@ def make_client(
 class ElasticsearchStore:
     """:class:`~teraslice_k8s.store.base.Store` in the ``<cluster_name>__*`` indices.
 
-    ``client_or_url``: an ``Elasticsearch`` client (used as is, not closed by :meth:`close`) or
-    node URL(s) (a client is built with :func:`make_client` and closed by :meth:`close`).
+    ``client_or_url``: an ``Elasticsearch`` client (used as is) or node URL(s) (a client is
+    built with :func:`make_client`). :meth:`close` closes the client when ``close_client`` is
+    true; by default only a client the store built itself.
     ``index_settings``: ``{"jobs"|"execution"|"state"|"analytics": {"number_of_shards": n,
     "number_of_replicas": n}}`` used when an index is created (Teraslice's 5/1 otherwise).
     ``startup_timeout``: how long (s) to keep retrying index creation while the cluster is
@@ -240,13 +241,14 @@ class ElasticsearchStore:
         refresh: Refresh = True,
         conflict_retries: int = 20,
         startup_timeout: float = 120.0,
+        close_client: bool | None = None,
     ) -> None:
         if not _CLUSTER_NAME.fullmatch(cluster_name):
             raise ValueError(f"cluster name {cluster_name!r} is not a valid lowercase index name prefix")
         if isinstance(client_or_url, Elasticsearch):
-            self._client, self._owns_client = client_or_url, False
+            self._client, self._owns_client = client_or_url, bool(close_client)
         else:
-            self._client, self._owns_client = make_client(client_or_url), True
+            self._client, self._owns_client = make_client(client_or_url), close_client is not False
         self.cluster_name = cluster_name
         self._refresh: Refresh = refresh
         self._conflict_retries = conflict_retries
@@ -307,7 +309,7 @@ class ElasticsearchStore:
                 time.sleep(random.uniform(2.0, 4.0))
 
     def close(self) -> None:
-        """Close the client if this store built it (idempotent)."""
+        """Close the client if this store owns it (see ``close_client``; idempotent)."""
         if self._owns_client:
             self._client.close()
 

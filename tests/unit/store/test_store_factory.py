@@ -1,0 +1,123 @@
+"""open_store: the storage section of teraslice.yaml -> the store it names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from es_emulator import Emulator, running_emulator
+
+from teraslice_k8s.errors import Problem, ValidationError
+from teraslice_k8s.models.config import parse_config
+from teraslice_k8s.store.elasticsearch import ElasticsearchStore
+from teraslice_k8s.store.factory import open_store
+from teraslice_k8s.store.sqlite import SqliteStore
+
+
+def config(storage: dict[str, Any], connectors: dict[str, Any] | None = None, **teraslice: Any) -> Any:
+    return parse_config(
+        {
+            "teraslice": {"name": "factorytest", "storage": storage, **teraslice},
+            "terafoundation": {"connectors": connectors or {}},
+        }
+    )
+
+
+def test_sqlite_at_the_configured_path(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "state.sqlite"
+    store = open_store(config({"type": "sqlite", "path": str(path)}))
+    try:
+        assert isinstance(store, SqliteStore) and store.path == path
+        store.create_job({"job_id": "j1", "name": "x"})
+    finally:
+        store.close()
+    assert path.is_file()
+
+
+def test_sqlite_is_the_local_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store(parse_config({"teraslice": {"cluster_manager_type": "local"}}))
+    store.close()
+    assert isinstance(store, SqliteStore) and (tmp_path / "teraslice-state.sqlite").is_file()
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Any:
+    with running_emulator() as served:
+        yield served
+
+
+@pytest.mark.parametrize("connector_type", ["elasticsearch-next", "elasticsearch"])
+def test_elasticsearch_through_the_named_connector(
+    emulator: tuple[str, Emulator], connector_type: str
+) -> None:
+    url, state = emulator
+    host_port = url.removeprefix("http://")
+    connectors = {
+        connector_type: {"state": {"node": [host_port], "requestTimeout": "30 seconds", "maxRetries": 1}}
+    }
+    settings = {n: {"number_of_shards": 1, "number_of_replicas": 0} for n in ("jobs", "execution", "state")}
+    cfg = config({"type": "elasticsearch", "connection": "state"}, connectors, index_settings=settings)
+    store = open_store(cfg)
+    try:
+        assert isinstance(store, ElasticsearchStore)
+        assert store.index_names == (
+            "factorytest__jobs",
+            "factorytest__ex",
+            "factorytest__state",
+            "factorytest__analytics",
+        )
+        store.create_job({"job_id": "j1", "name": "x"})
+        assert store.get_job("j1")["name"] == "x"
+    finally:
+        store.close()
+    for name in store.index_names:
+        del state.indices[name]
+
+
+@pytest.mark.parametrize(
+    ("connectors", "problem"),
+    [
+        (
+            {"elasticsearch-next": {"other": {"node": "http://x:9200"}}},
+            Problem(
+                "teraslice.storage.connection",
+                'no "elasticsearch-next" or "elasticsearch" connector named "default" '
+                "in terafoundation.connectors",
+            ),
+        ),
+        (
+            {"elasticsearch-next": {"default": {"auth": "user:pass"}}},
+            Problem(
+                "terafoundation.connectors.elasticsearch-next.default.auth",
+                "must be a mapping with username and password",
+            ),
+        ),
+        (
+            {"elasticsearch": {"default": {"requestTimeout": "soon"}}},
+            Problem(
+                "terafoundation.connectors.elasticsearch.default.requestTimeout",
+                'must be a duration: milliseconds or a string like "1 minute"',
+            ),
+        ),
+        (
+            {"elasticsearch-next": {"default": {"maxRetries": -1}}},
+            Problem(
+                "terafoundation.connectors.elasticsearch-next.default.maxRetries",
+                "must be a non-negative integer",
+            ),
+        ),
+        (
+            {"elasticsearch-next": {"default": {"caCertificate": 5}}},
+            Problem(
+                "terafoundation.connectors.elasticsearch-next.default.caCertificate",
+                "must be a PEM string or a list of PEM strings",
+            ),
+        ),
+    ],
+)
+def test_bad_elasticsearch_connection_is_reported(connectors: dict[str, Any], problem: Problem) -> None:
+    with pytest.raises(ValidationError) as caught:
+        open_store(config({"type": "elasticsearch"}, connectors))
+    assert caught.value.problems == (problem,)
