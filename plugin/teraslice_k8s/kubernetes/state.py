@@ -188,7 +188,7 @@ class ObjectCache:
                 if self._stop.is_set():
                     return
                 log.warning(
-                    "watching %s failed: %s; polling every %.1fs for %.0fs",
+                    "watching %s failed: %s; polling every %gs for %gs",
                     self.kind.value,
                     e,
                     settings.poll_delay,
