@@ -31,7 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 MAIN_JOB = ROOT / "examples" / "jobs" / "data-generator.json"
 #: Bound of every wait here; exceeding it fails the test.
 WAIT = 120.0
-CLI = [sys.executable, "-c", "import sys; import teraslice_k8s.cli as c; c.COMMAND_MODULES=(\"run\",); sys.exit(c.main(sys.argv[1:]))"]
+CLI = [
+    sys.executable,
+    "-c",
+    'import sys; import teraslice_k8s.cli as c; c.COMMAND_MODULES=("run",); sys.exit(c.main(sys.argv[1:]))',
+]
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
@@ -112,7 +116,9 @@ def test_run_main_example_job_completes_with_exact_record_count(tmp_path: Path) 
 
 
 def test_run_rejects_an_invalid_job_with_field_paths(tmp_path: Path) -> None:
-    job = write_job(tmp_path, {"name": "bad", "operations": [{"_op": "data_generator", "size": 0}, {"_op": "foo"}]})
+    job = write_job(
+        tmp_path, {"name": "bad", "operations": [{"_op": "data_generator", "size": 0}, {"_op": "foo"}]}
+    )
     proc = subprocess.run(
         [*CLI, "run", str(job), "--data-dir", str(tmp_path / "d"), "--no-progress"],
         capture_output=True,
@@ -191,7 +197,9 @@ SLOW_JOB = {
 
 
 def test_local_backend_events_and_cluster_state(local: Local) -> None:
-    ex_id = local.submit({"operations": [{"_op": "data_generator", "size": 50}, {"_op": "noop"}], "workers": 2})
+    ex_id = local.submit(
+        {"operations": [{"_op": "data_generator", "size": 50}, {"_op": "noop"}], "workers": 2}
+    )
     state = local.backend.cluster_state()
     (node,) = state.values()
     assert node["state"] == "connected"
@@ -236,7 +244,15 @@ def test_killed_controller_is_reported_with_exit_code_and_output(local: Local) -
 
 def _start_run(tmp_path: Path, job: dict[str, Any]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*CLI, "run", str(write_job(tmp_path, job)), "--data-dir", str(tmp_path / "d"), "--no-progress", "--json"],
+        [
+            *CLI,
+            "run",
+            str(write_job(tmp_path, job)),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--no-progress",
+            "--json",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

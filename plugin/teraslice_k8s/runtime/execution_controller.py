@@ -101,6 +101,8 @@ class ExecutionController:
         self._successes_at_probation = 0
         self._status_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[Any]] = []
+        #: Results to acknowledge with each worker's next slice message.
+        self._acks: dict[str, list[str]] = {}
 
     # -- store helpers (blocking calls in a thread) --
 
@@ -145,6 +147,7 @@ class ExecutionController:
         if self.connections.get(conn.worker_id) is not conn:
             return  # an older connection of a worker that already reconnected
         del self.connections[conn.worker_id]
+        self._acks.pop(conn.worker_id, None)
         lost = self.scheduler.worker_disconnected(conn.worker_id)
         if lost is not None:
             log.warning("worker %s disconnected with slice %s in flight", conn.worker_id, lost.slice_id)
@@ -173,7 +176,11 @@ class ExecutionController:
         records = int(message.get("records") or 0)
         slice_ = self.scheduler.outstanding.get(slice_id)
         outcome = self.scheduler.complete(conn.worker_id, slice_id, error=error, records=records)
-        self._spawn(self._send(conn, {"type": "recorded", "slice_id": slice_id}))
+        if message.get("available"):
+            # Acknowledged with the worker's next slice message (one frame less per slice).
+            self._acks.setdefault(conn.worker_id, []).append(slice_id)
+        else:
+            self._spawn(self._send(conn, {"type": "recorded", "slice_id": slice_id}))
         if outcome == Outcome.DUPLICATE:
             log.info("ignored duplicate result of slice %s from %s", slice_id, conn.worker_id)
         elif outcome == Outcome.RETRY:
@@ -247,7 +254,11 @@ class ExecutionController:
                 try:
                     if conn is None:
                         raise ConnectionError(worker_id)
-                    await conn.send({"type": "slice", "slice": slice_.message()})
+                    message: dict[str, Any] = {"type": "slice", "slice": slice_.message()}
+                    acks = self._acks.pop(worker_id, None)
+                    if acks:
+                        message["recorded"] = acks
+                    await conn.send(message)
                 except Exception:
                     self.scheduler.dispatch_failed(worker_id, slice_)
                     self._kick.set()

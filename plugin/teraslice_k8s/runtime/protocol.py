@@ -9,8 +9,10 @@ Worker -> controller:
 - ``{"type": "shutdown"}`` — the worker is leaving (after finishing its slice).
 
 Controller -> worker:
-- ``{"type": "slice", "slice": {slice_id, slicer_id, slicer_order, request, _created[, retry_count]}}``;
-- ``{"type": "recorded", "slice_id"}`` — a result was recorded (or was a duplicate);
+- ``{"type": "slice", "slice": {slice_id, slicer_id, slicer_order, request, _created[, retry_count]},
+  "recorded": [slice_id, ...]?}`` — a slice, acknowledging the worker's earlier results;
+- ``{"type": "recorded", "slice_id"}`` — a result was recorded (or was a duplicate), sent alone
+  when the result did not say ``available``;
 - ``{"type": "loglevel", "level"}``;
 - ``{"type": "shutdown"}`` — the execution is over: finish and exit.
 """

@@ -133,6 +133,9 @@ class ControllerServer:
             lifespan="off",
             ws="websockets-sansio",
             ws_max_size=64 * 1024 * 1024,
+            # Slices and results are small JSON frames on a LAN: compression costs more CPU
+            # than it saves (Teraslice sets perMessageDeflate: false as well).
+            ws_per_message_deflate=False,
             timeout_graceful_shutdown=5,
         )
         self.server = _Server(config)

@@ -40,6 +40,7 @@ class Slice:
     lost_count: int = 0
     record_count: int | None = None
     error: str | None = None
+    _request_json: str = ""
 
     @classmethod
     def new(cls, ex_id: str, slicer_id: int, slicer_order: int, request: dict[str, Any]) -> Slice:
@@ -74,13 +75,19 @@ class Slice:
             msg["retry_count"] = self.retry_count
         return msg
 
+    @property
+    def request_json(self) -> str:
+        if not self._request_json:
+            self._request_json = json.dumps(self.request, separators=(",", ":"))
+        return self._request_json
+
     def record(self) -> dict[str, Any]:
         """The full state record (written with upsert semantics)."""
         rec: dict[str, Any] = {
             "slice_id": self.slice_id,
             "slicer_id": self.slicer_id,
             "slicer_order": self.slicer_order,
-            "request": json.dumps(self.request, separators=(",", ":")),
+            "request": self.request_json,
             "state": str(self.state),
             "ex_id": self.ex_id,
             "_created": self.created,

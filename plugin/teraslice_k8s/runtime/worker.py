@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import resource
 import secrets
@@ -93,6 +94,9 @@ class Worker:
         for op in (self.reader, *self.processors):
             await op.initialize()
         self.metrics = start_metrics("worker", self.ex, self.settings)
+        # Long-lived start-up objects leave the GC's generations: fewer full-collection scans
+        # while slices allocate millions of short-lived records.
+        gc.freeze()
         try:
             return await self._connection_loop()
         except ControllerGone as exc:
@@ -108,7 +112,9 @@ class Worker:
         deadline = time.monotonic() + self.settings.slicer_timeout
         while True:
             try:
-                async with connect(self.url, max_size=64 * 1024 * 1024, open_timeout=10) as ws:
+                async with connect(
+                    self.url, max_size=64 * 1024 * 1024, open_timeout=10, compression=None
+                ) as ws:
                     delay = 0.1
                     done = await self._session(ws)
                     if done:
@@ -150,6 +156,8 @@ class Worker:
                 message = decode(recv.result())
                 kind = message["type"]
                 if kind == "slice":
+                    for slice_id in message.get("recorded") or ():
+                        self.unacked.pop(str(slice_id), None)
                     result = await self._run_slice(message["slice"])
                     result["available"] = not self.stopping.is_set()
                     self.unacked[result["slice_id"]] = result

@@ -120,7 +120,7 @@ def test_disconnect_redispatches_in_flight_slice_first() -> None:
     s, _ = scheduler()
     s.add_slices(make(2))
     join(s, "w1")
-    (w, sl), *_ = s.assign()
+    (_w, sl), *_ = s.assign()
     assert sl.slice_id == "s0"
     lost = s.worker_disconnected("w1")
     assert lost is sl

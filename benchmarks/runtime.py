@@ -1,0 +1,177 @@
+"""Runtime benchmarks (issue 5). Prints figures and their ratio to the targets.
+
+1. data_generator -> noop records/s per worker: the worker pipeline in-process, and one real
+   worker process driven by a real controller (target >= 100,000 records/s).
+2. Slices/s dispatched by one controller to 4 local worker processes with 1-record slices
+   (target >= 2,000 slices/s), from the slices' state records.
+3. Time from ``_start`` (allocation) to the first completed slice with the local backend.
+
+Usage: ``.venv/bin/python benchmarks/runtime.py [--records N] [--slices N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import queue
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from teraslice_k8s.backend.base import BackendEvent, EventKind
+from teraslice_k8s.backend.local import LocalBackend
+from teraslice_k8s.master.allocator import Allocator
+from teraslice_k8s.runtime.operations.base import OpContext
+from teraslice_k8s.runtime.pipeline import build_processors, build_reader
+from teraslice_k8s.store.base import Page, SliceFilter
+from teraslice_k8s.store.sqlite import SqliteStore
+
+RECORDS_TARGET = 100_000
+SLICES_TARGET = 2_000
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def pipeline_records_per_second(total: int, per_slice: int) -> float:
+    job = {
+        "lifecycle": "once",
+        "operations": [{"_op": "data_generator", "size": total, "slice_size": per_slice}, {"_op": "noop"}],
+    }
+    ctx = OpContext(job)
+    reader = build_reader(job, ctx)
+    (noop,) = build_processors(job, ctx)
+
+    async def go() -> float:
+        start = time.perf_counter()
+        done = 0
+        while done < total:
+            request = {"count": min(per_slice, total - done), "processed": done}
+            batch = await noop.process(await reader.fetch(request), request)
+            done += len(batch)
+        return total / (time.perf_counter() - start)
+
+    return asyncio.run(go())
+
+
+class LocalRun:
+    def __init__(self, root: Path) -> None:
+        db = root / "state.sqlite"
+        config = root / "teraslice.yaml"
+        config.write_text(f"teraslice:\n  storage:\n    type: sqlite\n    path: {db}\n")
+        self.store = SqliteStore(db)
+        self.events: queue.Queue[BackendEvent] = queue.Queue()
+        self.backend = LocalBackend(config_path=config, log_dir=root / "logs", shutdown_timeout=10)
+        self.backend.start(self.events.put)
+
+    def run(self, job: dict[str, Any]) -> tuple[str, float, float]:
+        """Run to the end; returns (ex_id, seconds to the first completed slice, total seconds)."""
+        record = {
+            "name": "bench",
+            "lifecycle": "once",
+            "max_retries": 0,
+            "analytics": False,
+            **job,
+            "job_id": str(uuid.uuid4()),
+            "ex_id": str(uuid.uuid4()),
+            "metadata": {},
+            "_status": "pending",
+        }
+        ex_id = str(self.store.create_execution(record)["ex_id"])
+        start = time.perf_counter()
+        Allocator(self.store, self.backend).allocate(ex_id)
+        first = None
+        while True:
+            if first is None and self.store.count_slices(SliceFilter(ex_id=ex_id, states=("completed",))):
+                first = time.perf_counter() - start
+            try:
+                event = self.events.get(timeout=0.005)
+            except queue.Empty:
+                continue
+            if event.ex_id == ex_id and event.kind in (
+                EventKind.CONTROLLER_SUCCEEDED,
+                EventKind.CONTROLLER_FAILED,
+            ):
+                break
+        total = time.perf_counter() - start
+        status = self.store.get_execution(ex_id)["_status"]
+        if status != "completed":
+            raise SystemExit(
+                f"benchmark execution ended {status}: {self.store.get_execution(ex_id)['_failureReason']}"
+            )
+        return ex_id, first if first is not None else total, total
+
+    def active_span(self, ex_id: str) -> tuple[int, float]:
+        """(slices completed after the first one, seconds from the first completion to the last).
+
+        Measuring from the first completion leaves out process start-up (slices are created
+        as soon as the controller runs, before any worker has connected)."""
+        flt = SliceFilter(ex_id=ex_id, states=("completed",))
+        n = self.store.count_slices(flt)
+        first = self.store.list_slices(flt, Page(size=1, sort="_updated:asc"))[0]
+        last = self.store.list_slices(flt, Page(size=1, sort="_updated:desc"))[0]
+        return n - 1, _ts(last["_updated"]) - _ts(first["_updated"])
+
+    def close(self) -> None:
+        self.backend.close()
+        self.store.close()
+
+
+def line(
+    label: str, value: float, unit: str, target: float | None = None, higher_is_better: bool = True
+) -> None:
+    text = f"{label:<58} {value:>12,.0f} {unit}"
+    if target:
+        ratio = value / target if higher_is_better else target / value
+        text += f"   target {target:,.0f} -> x{ratio:.2f} {'OK' if ratio >= 1 else 'BELOW TARGET'}"
+    print(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--records", type=int, default=1_000_000, help="records for the throughput runs")
+    parser.add_argument("--slices", type=int, default=10_000, help="1-record slices for the dispatch run")
+    args = parser.parse_args()
+
+    rate = max(pipeline_records_per_second(args.records, 10_000) for _ in range(3))
+    line("data_generator -> noop, worker pipeline in-process", rate, "records/s", RECORDS_TARGET)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = LocalRun(Path(tmp))
+        try:
+            gen = {"_op": "data_generator", "size": args.records, "slice_size": 10_000}
+            ex_id, _first, total = env.run({"workers": 1, "operations": [gen, {"_op": "noop"}]})
+            n, span = env.active_span(ex_id)
+            line(
+                "data_generator -> noop, 1 worker process (after 1st slice)",
+                n * 10_000 / span,
+                "records/s",
+                RECORDS_TARGET,
+            )
+            line("  same, including process start-up", args.records / total, "records/s")
+
+            tiny = {"_op": "data_generator", "size": args.slices, "slice_size": 1}
+            ex_id, _, total = env.run({"workers": 4, "operations": [tiny, {"_op": "noop"}]})
+            n, span = env.active_span(ex_id)
+            line(
+                "1-record slices, 1 controller -> 4 workers (after 1st slice)",
+                n / span,
+                "slices/s",
+                SLICES_TARGET,
+            )
+            line("  same, including process start-up", n / total, "slices/s")
+
+            one = {"_op": "data_generator", "size": 1}
+            firsts = [env.run({"workers": 1, "operations": [one, {"_op": "noop"}]})[1] for _ in range(3)]
+            line("_start -> first completed slice, local backend (best of 3)", min(firsts) * 1000, "ms")
+            line("_start -> first completed slice, local backend (worst of 3)", max(firsts) * 1000, "ms")
+        finally:
+            env.close()
+
+
+if __name__ == "__main__":
+    main()
