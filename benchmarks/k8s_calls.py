@@ -1,0 +1,161 @@
+"""Kubernetes API calls per execution lifecycle (issue 4), counted against the emulator.
+
+Phases: start (controller + workers), running (pods come up, cluster state is read many
+times), completed (the controller Job succeeds), cleanup (stop, the objects disappear). The
+observation cost (one list + one watch per kind: pods, Jobs, Deployments) is paid once per
+master, not per execution; it is printed separately. Teraslice 3.18 for comparison: start 4
+calls (POST Job, POST Service, list Jobs, POST Deployment), stop 2 (list Jobs, DELETE), plus
+a pod list every ``node_state_interval`` (5 s) for the whole cluster.
+
+Usage: ``.venv/bin/python benchmarks/k8s_calls.py [--workers N] [--state-reads N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from support.k8s_emulator import EmulatorThread
+from teraslice_k8s.backend.base import BackendEvent, EventKind
+from teraslice_k8s.kubernetes.api import ApiSettings, KubeApi, load_client_configuration
+from teraslice_k8s.kubernetes.backend import KubernetesBackend
+from teraslice_k8s.kubernetes.render import worker_execution
+from teraslice_k8s.kubernetes.state import CacheSettings
+from teraslice_k8s.models.config import parse_config
+from teraslice_k8s.models.job import validate_job
+
+NAMESPACE = "ts-dev1"
+EX_ID = "e76a0278-d9bc-4d78-bf14-431bcd97528c"
+JOB_ID = "7ba9afb0-417a-4936-adc5-b15e31d1edd1"
+EVENT_TIMEOUT = 10.0
+
+
+def pod(name: str, component: str, host: int) -> dict[str, Any]:
+    labels = {
+        "app.kubernetes.io/name": "teraslice",
+        "app.kubernetes.io/instance": "ts-dev1",
+        "app.kubernetes.io/component": component,
+        "teraslice.terascope.io/exId": EX_ID,
+        "teraslice.terascope.io/jobId": JOB_ID,
+    }
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "c", "image": "teraslice:k8sdev"}]},
+        "status": {"phase": "Running", "hostIP": f"10.0.0.{host}", "podIP": f"10.1.0.{host}"},
+    }
+
+
+def counted(emulator: EmulatorThread) -> Counter[str]:
+    calls = Counter(
+        f"{method} {path.rsplit('/namespaces/' + NAMESPACE, 1)[-1]}" for method, path in emulator.calls()
+    )
+    emulator.clear_log()
+    return calls
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + EVENT_TIMEOUT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=10)
+    parser.add_argument("--state-reads", type=int, default=100)
+    args = parser.parse_args()
+
+    config = parse_config(
+        {
+            "teraslice": {
+                "name": "ts-dev1",
+                "cluster_manager_type": "kubernetesV2",
+                "kubernetes_namespace": NAMESPACE,
+                "kubernetes_image": "teraslice:k8sdev",
+            }
+        }
+    )
+    job = validate_job(
+        {
+            "name": "bench",
+            "workers": args.workers,
+            "operations": [{"_op": "data_generator"}, {"_op": "noop"}],
+        },
+        config,
+    ).config
+    execution = {**job, "job_id": JOB_ID, "ex_id": EX_ID, "_status": "scheduling"}
+    events: queue.Queue[BackendEvent] = queue.Queue()
+
+    def expect(kind: EventKind) -> None:
+        while True:
+            event = events.get(timeout=EVENT_TIMEOUT)
+            if event.kind is kind:
+                return
+
+    with EmulatorThread() as emulator:
+        emulator.apply("v1/configmaps", NAMESPACE, {"metadata": {"name": "teraslice-worker"}})
+        api = KubeApi(ApiSettings(namespace=NAMESPACE), load_client_configuration(host=emulator.url))
+        backend = KubernetesBackend(config, api, cache_settings=CacheSettings(watch_timeout=30.0))
+        emulator.clear_log()
+        phases: list[tuple[str, Counter[str]]] = []
+
+        backend.start(events.put)
+        wait_until(lambda: sum(m == "WATCH" for m, _ in emulator.calls()) == 3, "the three watches")
+        phases.append(("observe (once per master)", counted(emulator)))
+
+        backend.allocate_controller(execution)
+        backend.allocate_workers(worker_execution(execution, config))
+        phases.append(("start", counted(emulator)))
+
+        names = [f"ts-wkr-bench-{i}" for i in range(args.workers)]
+        emulator.apply("v1/pods", NAMESPACE, pod("ts-exc-bench-0", "execution_controller", 1))
+        for i, name in enumerate(names):
+            emulator.apply("v1/pods", NAMESPACE, pod(name, "worker", 2 + i % 3))
+        # The pod cache catches up through the watch (no API call).
+        wait_until(
+            lambda: sum(len(n["active"]) for n in backend.cluster_state().values()) == args.workers + 1,
+            "the pod cache to see every pod",
+        )
+        for _ in range(args.state_reads):
+            backend.cluster_state()
+            backend.execution_ids()
+        phases.append(
+            (f"running ({args.workers} workers, {args.state_reads} state reads)", counted(emulator))
+        )
+
+        job_name = "ts-exc-bench-7ba9afb0-417a"
+        complete = {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
+        emulator.apply("batch/v1/jobs", NAMESPACE, {"metadata": {"name": job_name}, "status": complete})
+        expect(EventKind.CONTROLLER_SUCCEEDED)
+        phases.append(("completed", counted(emulator)))
+
+        backend.stop_execution(EX_ID)
+        for name in ["ts-exc-bench-0", *names]:  # the garbage collector's part
+            emulator.remove("v1/pods", NAMESPACE, name)
+        expect(EventKind.GONE)
+        phases.append(("cleanup", counted(emulator)))
+        backend.close()
+
+    total = 0
+    for phase, calls in phases:
+        count = sum(calls.values())
+        if not phase.startswith("observe"):
+            total += count
+        print(f"{phase}: {count} calls")
+        for call, n in sorted(calls.items()):
+            print(f"    {n:4d}  {call}")
+    print(f"per execution lifecycle (start -> running -> completed -> cleanup): {total} calls")
+
+
+if __name__ == "__main__":
+    main()
