@@ -6,6 +6,7 @@ Every function returns a new dict (callers' records are never mutated) and raise
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -77,10 +78,16 @@ def new_slices(records: Sequence[Mapping[str, Any]]) -> list[Record]:
     return prepared
 
 
+_FIELD_NAME = re.compile(r"[A-Za-z_@][A-Za-z0-9_@\-]*")
+
+
 def slice_update(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Fields of ``update_slice``: ``_updated`` defaults to now; ``slice_id`` may not change."""
+    """Fields of ``update_slice``: ``_updated`` defaults to now; ``slice_id`` may not change;
+    names are plain identifiers (letters, digits, ``_``, ``@``, ``-``)."""
     if "slice_id" in fields:
         _raise([Problem("slice_id", "cannot be changed")], "slice update")
+    bad = [key for key in fields if not isinstance(key, str) or not _FIELD_NAME.fullmatch(key)]
+    _raise([Problem(str(key), "is not a valid field name") for key in bad], "slice update")
     if "state" in fields:
         _raise([_check_id(fields, "state")], "slice update")
     return {**fields, "_updated": fields.get("_updated") or utc_now()}

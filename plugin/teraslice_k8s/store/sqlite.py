@@ -240,17 +240,19 @@ def _slice_row(record: Record) -> tuple[Any, ...]:
 class SqliteStore:
     """:class:`~teraslice_k8s.store.base.Store` in one SQLite file (created if missing).
 
-    ``synchronous``: ``FULL`` (default) syncs the WAL on every commit, so a returned write
-    survives a power cut; ``NORMAL`` survives process crashes only and is several times faster
-    on slow disks. ``busy_timeout`` (seconds) bounds how long a write waits for another
-    process's write lock before failing with :class:`StoreError`.
+    ``synchronous``: ``NORMAL`` (default, SQLite's recommendation for WAL) makes every returned
+    write survive a crash of any process; after a power cut or OS crash the newest commits may
+    be missing but the file stays consistent. ``FULL`` syncs the WAL on every commit, so
+    returned writes survive power cuts too, at two to three times the cost per write.
+    ``busy_timeout`` (seconds) bounds how long a write waits for another process's write lock
+    before failing with :class:`StoreError`.
     """
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         *,
-        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        synchronous: Literal["FULL", "NORMAL"] = "NORMAL",
         busy_timeout: float = 30.0,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
@@ -481,8 +483,24 @@ class SqliteStore:
                 conn.executemany(f"REPLACE INTO slices VALUES ({_placeholders(rows[0])})", rows)
 
     def update_slice(self, slice_id: str, fields: Mapping[str, Any]) -> None:
+        # The workers' hot path: one UPDATE patching the JSON in place (no read, no re-encode
+        # of the whole record), about twice as fast as a read-modify-write.
         changes = prepare.slice_update(fields)
-        self._modify(_SLICES, slice_id, lambda record: {**record, **changes}, _slice_row)
+        patch = ", ?, json(?)" * len(changes)
+        params: list[Any] = []
+        for key, value in changes.items():
+            params += [f'$."{key}"', _dumps(value)]
+        sets = [f"doc = json_set(doc{patch})"]
+        for field, column in _SLICES.columns.items():
+            if field in changes:
+                sets.append(f"{column} = ?")
+                params.append(changes[field])
+        with self._write() as conn:
+            cursor = conn.execute(
+                f"UPDATE slices SET {', '.join(sets)} WHERE slice_id = ?", [*params, slice_id]
+            )
+            if cursor.rowcount == 0:
+                raise RecordNotFound("slice", slice_id)
 
     def list_slices(self, flt: SliceFilter, page: Page = DEFAULT_PAGE) -> list[Record]:
         return self._list(_SLICES, _slice_where(flt), page)

@@ -595,6 +595,23 @@ class StoreContract:
         assert caught.value.problems == (Problem("[1].state", "is required and must be a non-empty string"),)
         assert store.count_slices(SliceFilter(ex_id="e1")) == 2
 
+    def test_update_slice_refuses_bad_fields(self, store: Store) -> None:
+        store.create_slices(slices("e1", 1))
+        before = store.list_slices(SliceFilter(ex_id="e1"))
+        with pytest.raises(ValidationError) as caught:
+            store.update_slice("s-00000", {"state": "start", 'x"y': 1, "slice_id": "other"})
+        assert caught.value.problems == (Problem("slice_id", "cannot be changed"),)
+        with pytest.raises(ValidationError) as caught:
+            store.update_slice("s-00000", {"state": "start", 'x"y': 1, "a.b": 2})
+        assert caught.value.problems == (
+            Problem('x"y', "is not a valid field name"),
+            Problem("a.b", "is not a valid field name"),
+        )
+        with pytest.raises(ValidationError) as caught:
+            store.update_slice("s-00000", {"state": ""})
+        assert caught.value.problems == (Problem("state", "is required and must be a non-empty string"),)
+        assert store.list_slices(SliceFilter(ex_id="e1")) == before
+
     def test_create_slices_keeps_given_timestamps(self, store: Store) -> None:
         record = {**slices("e1", 1)[0], "_created": "2024-05-01T12:00:01.123Z"}
         store.create_slices([record])
