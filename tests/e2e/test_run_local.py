@@ -31,11 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MAIN_JOB = ROOT / "examples" / "jobs" / "data-generator.json"
 #: Bound of every wait here; exceeding it fails the test.
 WAIT = 120.0
-CLI = [
-    sys.executable,
-    "-c",
-    'import sys; import teraslice_k8s.cli as c; c.COMMAND_MODULES=("run",); sys.exit(c.main(sys.argv[1:]))',
-]
+CLI = [sys.executable, "-m", "teraslice_k8s"]
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:

@@ -124,7 +124,7 @@ class _Runner:
         from teraslice_k8s.backend.local import LocalBackend
         from teraslice_k8s.master.allocator import Allocator
         from teraslice_k8s.runtime.durations import duration_ms
-        from teraslice_k8s.runtime.node import open_store
+        from teraslice_k8s.store.factory import open_store
 
         store = open_store(self.config)
         job = store.create_job({**self.spec, "job_id": str(uuid.uuid4())})

@@ -1,9 +1,11 @@
 """Clients for terafoundation connectors used by operations.
 
-Only Elasticsearch/OpenSearch (``elasticsearch-next`` and legacy ``elasticsearch`` connector
-types) is needed by the built-in operations. Connector configs look like Teraslice's:
-``{"node": ["http://es:9200"], "username": ..., "password": ...}`` (``host`` / ``nodes`` are
-accepted for the legacy type); hosts without a scheme get ``http://``.
+Only Elasticsearch (``elasticsearch-next`` and legacy ``elasticsearch`` connector types) is
+needed by the built-in operations. Connector configs look like Teraslice's:
+``{"node": ["http://es:9200"], "username": ..., "password": ..., "caCertificate": ...,
+"requestTimeout": ...}``. Clients are built by the store's
+:func:`~teraslice_k8s.store.elasticsearch.make_client`, so operations and the state store
+speak the same (Elasticsearch 8 compatible) REST dialect.
 """
 
 from __future__ import annotations
@@ -13,24 +15,23 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from teraslice_k8s.runtime.durations import duration_ms
+from teraslice_k8s.store.elasticsearch import make_client
+
 ES_CONNECTOR_TYPES = ("elasticsearch-next", "elasticsearch")
-
-
-def es_hosts(config: Mapping[str, Any]) -> list[str]:
-    raw = config.get("node") or config.get("nodes") or config.get("host") or config.get("hosts")
-    if raw is None:
-        raise ValueError("elasticsearch connector needs 'node' (a URL or a list of URLs)")
-    items = [raw] if isinstance(raw, str) else list(raw)
-    return [h if "://" in h else f"http://{h}" for h in (str(i) for i in items)]
+DEFAULT_NODE = "http://127.0.0.1:9200"
 
 
 def elasticsearch_client(config: Mapping[str, Any]) -> Elasticsearch:
     """A synchronous client for one connector config (call it from a worker thread)."""
-    kwargs: dict[str, Any] = {
-        "request_timeout": float(config.get("requestTimeout", config.get("request_timeout", 120000))) / 1000,
-    }
-    if config.get("username"):
-        kwargs["basic_auth"] = (str(config["username"]), str(config.get("password", "")))
-    if config.get("caCertificate"):
-        kwargs["ca_certs"] = str(config["caCertificate"])
-    return Elasticsearch(es_hosts(config), **kwargs)
+    nodes = config.get("node") or config.get("host") or DEFAULT_NODE
+    auth = config.get("auth") if isinstance(config.get("auth"), Mapping) else {}
+    ca = config.get("caCertificate")
+    return make_client(
+        [str(n) for n in nodes] if isinstance(nodes, list) else str(nodes),
+        username=config.get("username") or (auth or {}).get("username"),
+        password=config.get("password") or (auth or {}).get("password"),
+        ca_certificate="\n".join(ca) if isinstance(ca, list) else ca,
+        request_timeout=duration_ms(config.get("requestTimeout", 120_000)) / 1000,
+        max_retries=int(config.get("maxRetries", 3)),
+    )

@@ -23,7 +23,7 @@ from typing import Any
 
 from teraslice_k8s.errors import ValidationError
 from teraslice_k8s.models.config import SysConfig, load_config, parse_config
-from teraslice_k8s.store.base import Store
+from teraslice_k8s.store.factory import open_store
 
 DEFAULT_CONFIG = "/app/config/teraslice.yaml"
 RUNTIME_NODE_TYPES = ("execution_controller", "worker")
@@ -36,18 +36,6 @@ def load_node_config(path: str | None = None) -> SysConfig:
     if Path(DEFAULT_CONFIG).exists():
         return load_config(DEFAULT_CONFIG)
     return parse_config({})
-
-
-def open_store(config: SysConfig) -> Store:
-    """The cluster's store (``teraslice_k8s.store.factory.open_store``)."""
-    try:
-        from teraslice_k8s.store.factory import open_store as factory
-    except ImportError:  # TODO(runtime): remove once store.factory lands
-        from teraslice_k8s.store.sqlite import SqliteStore
-
-        return SqliteStore(config.teraslice.storage.path)
-    store: Store = factory(config)
-    return store
 
 
 def main(environ: Mapping[str, str] | None = None, config_path: str | None = None) -> int:
