@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
             kube_context=args.context,
             kube_api_url=args.kube_api_url,
         )
+    except ValidationError as err:
+        for line in err.lines:
+            print(f"{args.config}: {line}", file=sys.stderr)
+        return 2
     except (TerasliceError, OSError) as err:
         print(f"cannot start the master: {err}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -87,6 +88,10 @@ def build_service(
     )
 
 
+def _ignore_signal(signum: int, frame: object) -> None:
+    log.info("received signal %s after shutdown began", signum)
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket (``port`` 0 picks a free one)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -130,6 +135,11 @@ class MasterServer:
     def run(self) -> None:
         """Start the service, serve until SIGINT/SIGTERM, then close everything."""
         self.service.start()
+        if threading.current_thread() is threading.main_thread():
+            # uvicorn re-raises the signal that stopped it once it restored the previous
+            # handlers; make those no-ops so a SIGTERM/SIGINT shutdown ends with exit code 0.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, _ignore_signal)
         try:
             self._server.run(sockets=[self._socket])
         finally:
