@@ -160,3 +160,15 @@ def test_faults_apply_to_the_next_matching_requests(
         assert info.value.status == 503
     assert batch.list_namespaced_job(NS).items == []
     assert fault.served == 2
+
+
+def test_kubeconfig_points_at_the_emulator(k8s_emulator: EmulatorThread, tmp_path: Any) -> None:
+    from teraslice_k8s.kubernetes.api import ApiSettings, Kind, KubeApi, load_client_configuration
+
+    path = k8s_emulator.write_kubeconfig(tmp_path / "kubeconfig")
+    api = KubeApi(ApiSettings(namespace=NS), load_client_configuration(kubeconfig=str(path)))
+    try:
+        assert api.list(Kind.POD, "").items == []
+    finally:
+        api.close()
+    assert k8s_emulator.requests[-1].path == f"/api/v1/namespaces/{NS}/pods"

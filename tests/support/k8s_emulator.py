@@ -23,11 +23,14 @@ import contextlib
 import copy
 import datetime
 import itertools
+import json
+import os
 import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp.web
@@ -558,6 +561,21 @@ class EmulatorThread:
     def emulator(self) -> TsK8sEmulator:
         assert self._emulator is not None, "start() first"
         return self._emulator
+
+    def write_kubeconfig(self, path: str | os.PathLike[str]) -> Path:
+        """Write a kubeconfig pointing at the emulator (for a master run as a subprocess:
+        ``KUBECONFIG=<path>``); returns the path."""
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
+            "users": [{"name": "emulator", "user": {"token": "emulator"}}],
+            "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "emulator"}}],
+            "current-context": "emulator",
+        }
+        target = Path(path)
+        target.write_text(json.dumps(config), encoding="utf-8")  # JSON is valid YAML
+        return target
 
     # state ------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -122,8 +123,9 @@ class KubernetesBackend:
         for cache in self._caches.values():
             cache.start()
         self._started = True
+        deadline = time.monotonic() + INITIAL_SYNC_TIMEOUT
         for cache in self._caches.values():
-            if not cache.wait_synced(INITIAL_SYNC_TIMEOUT):
+            if not cache.wait_synced(max(0.0, deadline - time.monotonic())):
                 log.warning("the %s cache is not synced yet; it keeps retrying", cache.kind.value)
 
     def close(self) -> None:
@@ -240,7 +242,11 @@ class KubernetesBackend:
     # ------------------------------------------------------------------------------ observation
 
     def execution_ids(self) -> set[str]:
-        """Ex ids with any pod, Job or Deployment of this cluster (from the caches)."""
+        """Ex ids with any pod, Job or Deployment of this cluster.
+
+        From the watch caches once :meth:`start` ran (no API call); before that, three list
+        calls (the master's reconciliation at startup may run before observing starts).
+        """
         ids: set[str] = set()
         for cache in self._caches.values():
             for obj in self._items(cache):
@@ -250,14 +256,15 @@ class KubernetesBackend:
         return ids
 
     def cluster_state(self) -> dict[str, Any]:
-        """Teraslice's ``kubernetesV2`` cluster state from the pod cache."""
+        """Teraslice's ``kubernetesV2`` cluster state from the pod cache (a pod list before
+        :meth:`start`)."""
         return gen_cluster_state(self._items(self._caches[Kind.POD]))
 
     # ------------------------------------------------------------------------------ internals
 
     def _items(self, cache: ObjectCache) -> list[dict[str, Any]]:
-        if not self._started and not cache.wait_synced(0):
-            cache.relist()  # not watching (no start()): read the current state once
+        if not self._started:
+            cache.relist()  # not observing (no start()): read the current state now
         return cache.items()
 
     def _selector(self, component: Component, ex_id: str) -> str:
@@ -310,6 +317,8 @@ class KubernetesBackend:
             log.error('could not delete %s "%s" after a failed start: %s', kind.value, name, e)
 
     def _on_change(self, kind: Kind, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        if self._listener is None:
+            return  # not observing yet (a relist of a backend that was not started)
         obj = new if new is not None else old
         assert obj is not None
         ex_id = _labels(obj).get(EX_ID_LABEL)
