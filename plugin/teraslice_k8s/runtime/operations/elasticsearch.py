@@ -140,14 +140,7 @@ class DateSlicer(Slicer):
             request = last_slice.get("request", last_slice)
             if isinstance(request, Mapping) and request.get("end"):
                 self.cursor = _parse_date(request["end"])
-        self.reader.context.set_metadata(
-            self.reader.options.op,
-            {
-                "slicer_id": self.slicer_id,
-                "start": self.cursor and _iso(self.cursor),
-                "end": self.limit and _iso(self.limit),
-            },
-        )
+        self.reader.record_range(self.slicer_id, self.cursor, self.limit)
 
     async def slice(self) -> SliceRequest | None:
         opts = self.reader.options
@@ -183,6 +176,16 @@ class ElasticsearchReader(Reader):
     def __init__(self, context: OpContext, options: OpOptions) -> None:
         super().__init__(context, options)
         self._es: Elasticsearch | None = None
+        self._ranges: dict[int, dict[str, Any]] = {}
+
+    def record_range(self, slicer_id: int, start: datetime | None, end: datetime | None) -> None:
+        """Keep each slicer's date range in the execution's ``metadata[<op>]`` (like Teraslice)."""
+        self._ranges[slicer_id] = {
+            "slicer_id": slicer_id,
+            "start": _iso(start) if start else None,
+            "end": _iso(end) if end else None,
+        }
+        self.context.set_metadata(self.options.op, [self._ranges[k] for k in sorted(self._ranges)])
 
     @classmethod
     def validate_job(cls, options: OpOptions, index: int, job: Mapping[str, Any]) -> list[str]:
