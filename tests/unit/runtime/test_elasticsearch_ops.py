@@ -3,6 +3,7 @@ a real Elasticsearch when TEST_ELASTICSEARCH_URL is set."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -123,7 +124,7 @@ async def test_date_slicer_covers_every_document_once_within_size() -> None:
     assert all(r["count"] <= 20 or r["end"] == _plus(r["start"], 1) for r in requests)
     assert requests[0]["start"] == "2024-05-01T00:00:00.000Z"
     assert requests[-1]["end"] == "2024-05-01T00:01:40.000Z"
-    for a, b in zip(requests, requests[1:], strict=False):
+    for a, b in itertools.pairwise(requests):
         assert a["end"] <= b["start"]
 
 
