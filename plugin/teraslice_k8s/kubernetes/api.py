@@ -174,6 +174,7 @@ class WatchStream:
         self._namespace = namespace
 
     def __iter__(self) -> Iterator[WatchEvent]:
+        complete = False
         try:
             for line in _lines(self._response, self._ops):
                 try:
@@ -185,7 +186,10 @@ class WatchStream:
                 if event.get("type") == "ERROR":
                     _raise_watch_error(event.get("object") or {}, self._ops, self._namespace)
                 yield WatchEvent(str(event.get("type")), event.get("object") or {})
+            complete = True
         finally:
+            if not complete:
+                self._response.close()  # never hand a half-read connection back to the pool
             self._response.release_conn()
 
     def close(self) -> None:
@@ -195,13 +199,6 @@ class WatchStream:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> WatchStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-        self._response.release_conn()
 
 
 def load_client_configuration(
@@ -588,9 +585,3 @@ def _ops(kind: Kind, verb: str) -> _Ops:
 def _describe(verb: str, ops: _Ops, name: str, namespace: str) -> str:
     target = f'{ops.group_resource} "{name}"' if name else ops.group_resource
     return f'{verb} {target} in namespace "{namespace}"'
-
-
-def selector(labels: Mapping[str, str] | Sequence[tuple[str, str]]) -> str:
-    """``k1=v1,k2=v2`` from a mapping or pairs (equality terms only)."""
-    pairs = labels.items() if isinstance(labels, Mapping) else labels
-    return ",".join(f"{k}={v}" for k, v in pairs)
