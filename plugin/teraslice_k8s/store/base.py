@@ -115,6 +115,17 @@ class Store(Protocol):
 
     def list_jobs(self, flt: JobFilter = ANY_JOB, page: Page = DEFAULT_PAGE) -> list[Record]: ...
     def count_jobs(self, flt: JobFilter = ANY_JOB) -> int: ...
+    def list_jobs_json(
+        self,
+        flt: JobFilter = ANY_JOB,
+        page: Page = DEFAULT_PAGE,
+        ex_fields: Sequence[str] | None = None,
+    ) -> str:
+        """``list_jobs`` as compact JSON array text, ready to send (``GET /v1/jobs``) without
+        decoding and re-encoding every record. With ``ex_fields`` each job gets ``ex``: its
+        latest execution restricted to those fields, or ``{}`` when it has none or the latest
+        one is deleted (``?ex=<fields>``)."""
+        ...
 
     # -- executions (index <cluster>__ex, id ex_id) --
     def create_execution(self, record: Record) -> Record:
@@ -137,6 +148,10 @@ class Store(Protocol):
 
     def list_executions(self, flt: ExFilter = ANY_EXECUTION, page: Page = DEFAULT_PAGE) -> list[Record]: ...
     def count_executions(self, flt: ExFilter = ANY_EXECUTION) -> int: ...
+    def list_executions_json(self, flt: ExFilter = ANY_EXECUTION, page: Page = DEFAULT_PAGE) -> str:
+        """``list_executions`` as compact JSON array text (``GET /v1/ex``)."""
+        ...
+
     def latest_execution(self, job_id: str) -> Record | None:
         """The job's newest execution by ``_created`` (deleted ones included), or None."""
         ...

@@ -27,6 +27,7 @@ A client object passed in is used unchanged. OpenSearch is not supported by the 
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -428,6 +429,18 @@ class ElasticsearchStore:
     def count_jobs(self, flt: JobFilter = ANY_JOB) -> int:
         return self._count(self.jobs, _job_query(flt))
 
+    def list_jobs_json(
+        self, flt: JobFilter = ANY_JOB, page: Page = DEFAULT_PAGE, ex_fields: Sequence[str] | None = None
+    ) -> str:
+        jobs = self.list_jobs(flt, page)
+        if ex_fields is not None:
+            latest = self.latest_executions([job["job_id"] for job in jobs])
+            jobs = [
+                {**job, "ex": prepare.restricted_execution(latest.get(job["job_id"]), ex_fields)}
+                for job in jobs
+            ]
+        return json.dumps(jobs, separators=(",", ":"), ensure_ascii=False)
+
     # -- executions --
 
     def create_execution(self, record: Record) -> Record:
@@ -457,6 +470,9 @@ class ElasticsearchStore:
 
     def count_executions(self, flt: ExFilter = ANY_EXECUTION) -> int:
         return self._count(self.executions, _ex_query(flt))
+
+    def list_executions_json(self, flt: ExFilter = ANY_EXECUTION, page: Page = DEFAULT_PAGE) -> str:
+        return json.dumps(self.list_executions(flt, page), separators=(",", ":"), ensure_ascii=False)
 
     def latest_execution(self, job_id: str) -> Record | None:
         found = self._search(

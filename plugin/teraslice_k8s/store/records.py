@@ -97,3 +97,11 @@ def new_analytics(records: Sequence[Mapping[str, Any]]) -> list[Record]:
     """Analytics records to insert; ``ex_id`` is required (it is what they are counted by)."""
     _raise([_check_id(r, "ex_id", join_path("", i)) for i, r in enumerate(records)], "analytics records")
     return [dict(r) for r in records]
+
+
+def restricted_execution(execution: Mapping[str, Any] | None, fields: Sequence[str]) -> Record:
+    """The ``ex`` of ``GET /v1/jobs?ex=``: the listed fields of the latest execution, or ``{}``
+    when there is none or it is deleted (Teraslice 3.18)."""
+    if execution is None or execution.get("_deleted") is True:
+        return {}
+    return {key: execution[key] for key in fields if key in execution}

@@ -56,8 +56,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     inactive INTEGER NOT NULL,  -- 1 iff the record has "active": false
     doc TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS jobs_by_updated ON jobs (deleted, updated, job_id);
-CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (deleted, created, job_id);
+CREATE INDEX IF NOT EXISTS jobs_by_updated ON jobs (deleted, updated, job_id, inactive);
+CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (deleted, created, job_id, inactive);
 
 CREATE TABLE IF NOT EXISTS executions (
     ex_id TEXT PRIMARY KEY,
@@ -127,6 +127,19 @@ _SLICES = _Table(
     },
     nullable=frozenset({"slicer_id", "slicer_order"}),
 )
+
+# A job row's JSON with "ex" = its latest execution restricted to the bound field names, or {}
+# when it has none or the latest is deleted (records.restricted_execution, in SQL). json_each
+# yields booleans as 1/0 and strings unquoted, so each value is turned back into JSON by type.
+_WITH_EX = """json_set(t.doc, '$.ex', json(coalesce((
+    SELECT CASE WHEN e.deleted THEN '{{}}' ELSE (
+        SELECT json_group_object(key, CASE type
+            WHEN 'true' THEN json('true') WHEN 'false' THEN json('false')
+            WHEN 'object' THEN json(value) WHEN 'array' THEN json(value)
+            ELSE json_quote(value) END)
+        FROM json_each(e.doc) WHERE key IN ({fields})) END
+    FROM executions AS e WHERE e.job_id = t.job_id ORDER BY e.created DESC, e.ex_id DESC LIMIT 1
+), '{{}}')))"""
 
 _IN_CHUNK = 500  # ids per "IN (...)" query, well under SQLite's bound-parameter limit
 
@@ -361,6 +374,24 @@ class SqliteStore:
         rows = self._read(sql, [*params, page.size, page.from_])
         return [json.loads(row[0]) for row in rows]
 
+    def _list_json(
+        self,
+        table: _Table,
+        where: tuple[str, list[Any]],
+        page: Page,
+        body: str = "doc",
+        body_params: Sequence[Any] = (),
+    ) -> str:
+        """The rows of ``_list`` as JSON array text; SQLite builds each element (``body``), so
+        Python only joins strings, and the query runs without holding the GIL."""
+        keys = check_page(page)
+        clause, params = where
+        order_params: list[Any] = []
+        order = _order_by(table, keys, order_params)
+        sql = f"SELECT {body} FROM {table.name} AS t{clause}{order} LIMIT ? OFFSET ?"
+        rows = self._read(sql, [*body_params, *params, *order_params, page.size, page.from_])
+        return "[" + ",".join(row[0] for row in rows) + "]"
+
     def _count(self, table: str, where: tuple[str, list[Any]]) -> int:
         clause, params = where
         count: int = self._read(f"SELECT count(*) FROM {table}{clause}", params)[0][0]
@@ -418,6 +449,15 @@ class SqliteStore:
     def count_jobs(self, flt: JobFilter = ANY_JOB) -> int:
         return self._count("jobs", _job_where(flt))
 
+    def list_jobs_json(
+        self, flt: JobFilter = ANY_JOB, page: Page = DEFAULT_PAGE, ex_fields: Sequence[str] | None = None
+    ) -> str:
+        if ex_fields is None:
+            return self._list_json(_JOBS, _job_where(flt), page)
+        return self._list_json(
+            _JOBS, _job_where(flt), page, _WITH_EX.format(fields=_placeholders(ex_fields)), list(ex_fields)
+        )
+
     # -- executions --
 
     def create_execution(self, record: Record) -> Record:
@@ -450,6 +490,9 @@ class SqliteStore:
 
     def count_executions(self, flt: ExFilter = ANY_EXECUTION) -> int:
         return self._count("executions", _ex_where(flt))
+
+    def list_executions_json(self, flt: ExFilter = ANY_EXECUTION, page: Page = DEFAULT_PAGE) -> str:
+        return self._list_json(_EXECUTIONS, _ex_where(flt), page)
 
     def latest_execution(self, job_id: str) -> Record | None:
         rows = self._read(

@@ -8,6 +8,7 @@ opens another store object on the same data, for re-open, multi-thread and multi
 from __future__ import annotations
 
 import itertools
+import json
 import multiprocessing
 import re
 import threading
@@ -300,6 +301,74 @@ class StoreContract:
             with pytest.raises(ValidationError) as caught:
                 call()
             assert list(caught.value.problems) == problems
+
+    def test_list_jobs_json_is_the_listing_as_json_text(self, store: Store) -> None:
+        for i in range(12):
+            store.create_job(job(f"j{i:02d}", active=i % 3 != 0, note="ünïcode ✓"))
+        for flt, page in [
+            (JobFilter(), Page()),
+            (JobFilter(active=True), Page(size=4, from_=2, sort="_created:asc")),
+            (JobFilter(active=False), Page(sort="workers:desc,name:asc")),
+            (JobFilter(deleted=True), Page()),
+        ]:
+            text = store.list_jobs_json(flt, page)
+            assert json.loads(text) == store.list_jobs(flt, page)
+        assert store.list_jobs_json(JobFilter(deleted=True)) == "[]"
+        with pytest.raises(ValidationError):
+            store.list_jobs_json(page=Page(sort="bad:sort:x"))
+
+    def test_list_jobs_json_with_latest_execution_fields(self, store: Store) -> None:
+        for name in ("never", "ran", "gone"):
+            store.create_job(job(name))
+        store.create_execution(execution("ran-1", "ran", _status="failed"))
+        store.create_execution(
+            execution(
+                "ran-2",
+                "ran",
+                _status="running",
+                _has_errors=False,
+                relocatable=True,
+                workers=4,
+                _slicer_stats={"processed": 10, "nested": {"a": [1, 2]}},
+                assets=["a", "b"],
+                _failureReason=None,
+            )
+        )
+        store.create_execution(execution("gone-1", "gone"))
+        store.create_execution(execution("gone-2", "gone", _deleted=True))
+        fields = ["ex_id", "_status", "_has_errors", "relocatable", "workers", "_slicer_stats", "assets"]
+        fields += ["_failureReason", "missing"]
+        listed = json.loads(store.list_jobs_json(page=Page(sort="job_id:asc"), ex_fields=fields))
+        assert [(j["job_id"], j["ex"]) for j in listed] == [
+            ("gone", {}),
+            ("never", {}),
+            (
+                "ran",
+                {
+                    "ex_id": "ran-2",
+                    "_status": "running",
+                    "_has_errors": False,
+                    "relocatable": True,
+                    "workers": 4,
+                    "_slicer_stats": {"processed": 10, "nested": {"a": [1, 2]}},
+                    "assets": ["a", "b"],
+                    "_failureReason": None,
+                },
+            ),
+        ]
+        assert {k: v for k, v in listed[2].items() if k != "ex"} == store.get_job("ran")
+        empty_field = json.loads(store.list_jobs_json(page=Page(sort="job_id:asc"), ex_fields=[""]))
+        assert [j["ex"] for j in empty_field] == [{}, {}, {}]
+
+    def test_list_executions_json_is_the_listing_as_json_text(self, store: Store) -> None:
+        for i in range(5):
+            store.create_execution(execution(f"e{i}", "A", _status="running" if i % 2 else "completed"))
+        for flt, page in [
+            (ExFilter(), Page()),
+            (ExFilter(statuses=["running"]), Page(size=1, from_=1, sort="ex_id:asc")),
+            (ExFilter(job_id="B"), Page()),
+        ]:
+            assert json.loads(store.list_executions_json(flt, page)) == store.list_executions(flt, page)
 
     # -- executions --
 
