@@ -117,6 +117,18 @@ def build_execution(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     return execution_from_job(job, job_id, args.ex_id or default_ex_id(job_id))
 
 
+def manifests_to_yaml(manifests: list[dict[str, Any]]) -> str:
+    """YAML documents that load back to exactly ``manifests``.
+
+    Non-ASCII is escaped (``allow_unicode=False``): PyYAML writes NEL, LINE SEPARATOR and
+    PARAGRAPH SEPARATOR raw otherwise, and reading them back turns them into line breaks.
+    """
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump_all(manifests, Dumper=dumper, sort_keys=False, allow_unicode=False, width=120)
+
+
 def run(args: argparse.Namespace) -> int:
     from teraslice_k8s.kubernetes.render import OwnerRef, default_owner, render_execution
     from teraslice_k8s.models.config import load_config
@@ -135,7 +147,5 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "json":
         sys.stdout.write(json.dumps(manifests, indent=2, ensure_ascii=False) + "\n")
     else:
-        import yaml
-
-        sys.stdout.write(yaml.safe_dump_all(manifests, sort_keys=False, allow_unicode=True, width=120))
+        sys.stdout.write(manifests_to_yaml(manifests))
     return EXIT_OK

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from teraslice_k8s.cli.render import manifests_to_yaml
+
 GOLDEN_DIR = Path(__file__).resolve().parents[2] / "golden" / "render"
 
 
@@ -34,7 +36,7 @@ class Golden:
 
     def check(self, name: str, documents: list[dict[str, Any]]) -> None:
         path = GOLDEN_DIR / f"{name}.yaml"
-        text = yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True, width=120)
+        text = manifests_to_yaml(documents)
         if self.update:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
