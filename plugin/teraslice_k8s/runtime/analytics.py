@@ -44,7 +44,7 @@ class ExecutionAnalytics:
         s = self.scheduler
         c = s.counters
         out: dict[str, Any] = {
-            "workers_available": len(s.available),
+            "workers_available": s.available_workers,
             "workers_active": s.active_workers,
             "workers_joined": c.workers_joined,
             "workers_reconnected": c.workers_reconnected,

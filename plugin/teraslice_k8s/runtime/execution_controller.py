@@ -133,7 +133,7 @@ class ExecutionController:
     def worker_connected(self, conn: WorkerConnection) -> None:
         old = self.connections.get(conn.worker_id)
         if old is not None and old is not conn:
-            self.scheduler.worker_disconnected(conn.worker_id)
+            self._requeue_lost(conn.worker_id)
         self.connections[conn.worker_id] = conn
         self.scheduler.worker_connected(conn.worker_id)
         self._worker_seen.set()
@@ -148,14 +148,16 @@ class ExecutionController:
             return  # an older connection of a worker that already reconnected
         del self.connections[conn.worker_id]
         self._acks.pop(conn.worker_id, None)
-        lost = self.scheduler.worker_disconnected(conn.worker_id)
-        if lost is not None:
-            log.warning("worker %s disconnected with slice %s in flight", conn.worker_id, lost.slice_id)
-            self._after_result(failed=lost.state == "error")
+        self._requeue_lost(conn.worker_id)
         if self.scheduler.online_workers == 0:
             self._worker_back.clear()
             self._all_gone.set()
         self._kick.set()
+
+    def _requeue_lost(self, worker_id: str) -> None:
+        for lost in self.scheduler.worker_disconnected(worker_id):
+            log.warning("worker %s left with slice %s in flight", worker_id, lost.slice_id)
+            self._after_result(failed=lost.state == "error")
 
     def worker_message(self, conn: WorkerConnection, message: dict[str, Any]) -> None:
         kind = message["type"]

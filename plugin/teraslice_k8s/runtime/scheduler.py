@@ -6,11 +6,13 @@ state change of a slice is reported to a :class:`StateSink` (the buffered store 
 
 Rules:
 - Slices are dispatched FIFO to workers in the order they became available; a request with
-  ``request_worker`` waits for that worker.
+  ``request_worker`` waits for that worker. A worker may announce itself available more than
+  once (up to :data:`MAX_SLOTS` slices in flight): it then receives its next slice while it
+  still works on the current one, which hides the round trip for tiny slices.
 - A failed slice is re-queued (at the back) until it failed ``max_retries + 1`` times in total,
   then its state becomes ``error``. (Teraslice retries inside the worker; here any worker may
   take the retry.)
-- The in-flight slice of a worker that disconnects goes back to the *front* of the queue; if that
+- The in-flight slices of a worker that disconnects go back to the *front* of the queue; if that
   happens more than ``max_retries + 1`` times to the same slice it is marked ``error`` (a slice
   that kills every worker must not loop forever).
 - A result for a slice that is no longer outstanding (a late duplicate after a re-dispatch) is
@@ -44,12 +46,17 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
 
 
+#: Most slices one worker may hold at once (the one it runs + the ones it prefetched).
+MAX_SLOTS = 2
+
+
 @dataclass(slots=True)
 class WorkerInfo:
     worker_id: str
     online: bool = True
-    available: bool = False
-    current: str | None = None
+    #: Times this worker is in the available queue.
+    free: int = 0
+    current: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -117,34 +124,38 @@ class Scheduler:
         return False
 
     def worker_available(self, worker_id: str) -> None:
+        """The worker has room for one more slice (ignored beyond :data:`MAX_SLOTS`)."""
         info = self.workers.get(worker_id)
-        if info is None or not info.online or info.available or info.current is not None:
+        if info is None or not info.online or info.free + len(info.current) >= MAX_SLOTS:
             return
-        info.available = True
+        info.free += 1
         self.available.append(worker_id)
 
-    def worker_disconnected(self, worker_id: str) -> Slice | None:
-        """Forget the worker's availability; re-queue (or fail) its in-flight slice."""
+    def worker_disconnected(self, worker_id: str) -> list[Slice]:
+        """Forget the worker's availability; re-queue (or fail) its in-flight slices."""
         info = self.workers.get(worker_id)
         if info is None or not info.online:
-            return None
+            return []
         info.online = False
         self.counters.workers_disconnected += 1
-        if info.available:
-            info.available = False
-            self.available.remove(worker_id)
-        slice_id, info.current = info.current, None
-        if slice_id is None or self.in_flight.get(slice_id) != worker_id:
-            return None
-        del self.in_flight[slice_id]
-        s = self.outstanding[slice_id]
-        s.lost_count += 1
-        self.counters.lost += 1
-        if s.lost_count > self.max_retries + 1:
-            self._finish(s, SliceState.ERROR, f"slice was lost with {s.lost_count} disconnected workers")
-            return s
-        self.queue.appendleft(s)
-        return s
+        if info.free:
+            info.free = 0
+            self.available = deque(w for w in self.available if w != worker_id)
+        lost: list[Slice] = []
+        for slice_id in reversed(info.current):
+            if self.in_flight.get(slice_id) != worker_id:
+                continue
+            del self.in_flight[slice_id]
+            s = self.outstanding[slice_id]
+            s.lost_count += 1
+            self.counters.lost += 1
+            lost.append(s)
+            if s.lost_count > self.max_retries + 1:
+                self._finish(s, SliceState.ERROR, f"slice was lost with {s.lost_count} disconnected workers")
+            else:
+                self.queue.appendleft(s)
+        info.current = []
+        return lost[::-1]
 
     @property
     def online_workers(self) -> int:
@@ -152,7 +163,11 @@ class Scheduler:
 
     @property
     def active_workers(self) -> int:
-        return len(self.in_flight)
+        return sum(1 for w in self.workers.values() if w.current)
+
+    @property
+    def available_workers(self) -> int:
+        return len(set(self.available))
 
     # -- dispatch --
 
@@ -167,7 +182,7 @@ class Scheduler:
             wanted = s.request.get("request_worker")
             if wanted is not None:
                 info = self.workers.get(str(wanted))
-                if info is None or not info.available:
+                if info is None or not info.free:
                     skipped.append(s)
                     continue
                 self.available.remove(str(wanted))
@@ -175,8 +190,8 @@ class Scheduler:
             else:
                 worker_id = self.available.popleft()
             info = self.workers[worker_id]
-            info.available = False
-            info.current = s.slice_id
+            info.free -= 1
+            info.current.append(s.slice_id)
             self.in_flight[s.slice_id] = worker_id
             s.state = SliceState.START
             s.updated = utc_now()
@@ -190,8 +205,8 @@ class Scheduler:
         if self.in_flight.get(s.slice_id) == worker_id:
             del self.in_flight[s.slice_id]
             info = self.workers.get(worker_id)
-            if info is not None and info.current == s.slice_id:
-                info.current = None
+            if info is not None and s.slice_id in info.current:
+                info.current.remove(s.slice_id)
             self.queue.appendleft(s)
 
     # -- results --
@@ -199,8 +214,8 @@ class Scheduler:
     def complete(self, worker_id: str, slice_id: str, *, error: str | None, records: int = 0) -> Outcome:
         """A worker reported a slice result; applies the retry and duplicate rules."""
         info = self.workers.get(worker_id)
-        if info is not None and info.current == slice_id:
-            info.current = None
+        if info is not None and slice_id in info.current:
+            info.current.remove(slice_id)
         s = self.outstanding.get(slice_id)
         if s is None:
             return Outcome.DUPLICATE

@@ -35,6 +35,7 @@ from teraslice_k8s.runtime.metrics import JobMetrics, start_metrics
 from teraslice_k8s.runtime.operations.base import Batch, OpContext, Processor, Reader
 from teraslice_k8s.runtime.pipeline import build_processors, build_reader
 from teraslice_k8s.runtime.protocol import WORKER_PATH, decode, encode
+from teraslice_k8s.runtime.scheduler import MAX_SLOTS
 from teraslice_k8s.runtime.settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,8 @@ class Worker:
         if self.stopping.is_set():
             await ws.send(encode({"type": "shutdown"}))
             return True
-        await ws.send(encode({"type": "available"}))
+        for _ in range(MAX_SLOTS):  # the second slot prefetches: no idle round trip per slice
+            await ws.send(encode({"type": "available"}))
         stop_wait = asyncio.ensure_future(self.stopping.wait())
         try:
             while True:

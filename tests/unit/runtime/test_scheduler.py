@@ -46,15 +46,30 @@ def test_dispatch_pairs_slices_fifo_with_workers_in_availability_order() -> None
     assert s.assign() == []
 
 
-def test_worker_is_not_queued_twice_or_while_busy() -> None:
+def test_worker_holds_at_most_two_slices() -> None:
     s, _ = scheduler()
     join(s, "w1")
     s.worker_available("w1")
-    assert list(s.available) == ["w1"]
-    s.add_slices(make(2))
-    assert [sl.slice_id for _, sl in s.assign()] == ["s0"]
-    s.worker_available("w1")  # busy with s0: ignored
+    s.worker_available("w1")  # a third slot: ignored
+    assert list(s.available) == ["w1", "w1"]
+    s.add_slices(make(3))
+    assert [(w, sl.slice_id) for w, sl in s.assign()] == [("w1", "s0"), ("w1", "s1")]
+    s.worker_available("w1")  # holds two already: ignored
     assert s.assign() == []
+    assert s.complete("w1", "s0", error=None) is Outcome.COMPLETED
+    s.worker_available("w1")
+    assert [(w, sl.slice_id) for w, sl in s.assign()] == [("w1", "s2")]
+
+
+def test_disconnect_requeues_every_slice_the_worker_held_in_order() -> None:
+    s, _ = scheduler()
+    join(s, "w1")
+    s.worker_available("w1")
+    s.add_slices(make(3))
+    s.assign()
+    assert [sl.slice_id for sl in s.worker_disconnected("w1")] == ["s0", "s1"]
+    assert [sl.slice_id for sl in s.queue] == ["s0", "s1", "s2"]
+    assert list(s.available) == []
 
 
 def test_request_worker_waits_for_that_worker() -> None:
@@ -122,8 +137,7 @@ def test_disconnect_redispatches_in_flight_slice_first() -> None:
     join(s, "w1")
     (_w, sl), *_ = s.assign()
     assert sl.slice_id == "s0"
-    lost = s.worker_disconnected("w1")
-    assert lost is sl
+    assert s.worker_disconnected("w1") == [sl]
     assert [x.slice_id for x in s.queue] == ["s0", "s1"]
     join(s, "w2")
     assert [(w, x.slice_id) for w, x in s.assign()] == [("w2", "s0")]
