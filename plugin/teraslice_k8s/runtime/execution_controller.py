@@ -517,6 +517,8 @@ class ExecutionController:
         for task in list(self._tasks):
             task.cancel()
         await self.server.stop()
+        if self.metrics is not None:
+            self.metrics.close()
 
     async def _write_final_status(self, unfinished: str) -> None:
         if self._fatal is not None:

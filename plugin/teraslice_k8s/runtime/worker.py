@@ -107,6 +107,8 @@ class Worker:
             for op in (self.reader, *self.processors):
                 with contextlib.suppress(Exception):
                     await op.shutdown()
+            if self.metrics is not None:
+                self.metrics.close()
 
     async def _connection_loop(self) -> int:
         delay = 0.1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -212,4 +213,37 @@ async def test_restarted_controller_fails_a_running_execution(tmp_path: Path) ->
         f'execution controller for {c.ex_id} restarted while the execution was "running"; '
         "its slicers are not relocatable"
     )
+    c.close()
+
+
+def _sample(text: str, name: str) -> float:
+    (line,) = [ln for ln in text.splitlines() if ln.startswith(name + "{")]
+    return float(line.rsplit(" ", 1)[1])
+
+
+async def test_prometheus_metrics_on_controller_and_worker(tmp_path: Path) -> None:
+    from .harness import free_port
+
+    ec_port, worker_port = free_port(), free_port()
+    job = {"lifecycle": "persistent", "operations": [{"_op": "data_generator", "size": 10}, {"_op": "noop"}]}
+    c = Cluster(tmp_path, job, prom_metrics_enabled=True)
+    c.controller.settings = replace(c.settings, prom_metrics_port=ec_port)
+    await c.start(workers=0)
+    worker = c.add_worker()
+    worker.settings = replace(c.settings, prom_metrics_port=worker_port, prom_metrics_add_default=False)
+    await wait_until(lambda: c.controller.scheduler.counters.processed >= 3)
+    async with httpx.AsyncClient() as client:
+        ec = (await client.get(f"http://127.0.0.1:{ec_port}/metrics")).text
+        wk = (await client.get(f"http://127.0.0.1:{worker_port}/metrics")).text
+    labels = f'ex_id="{c.ex_id}",job_id="{c.ex["job_id"]}",name="test"'
+    assert f'teraslice_job_execution_controller_info{{{labels},version="' in ec
+    assert _sample(ec, "teraslice_job_slices_processed_total") >= 3
+    records = _sample(ec, "teraslice_job_records_processed_total")
+    assert records == 10 * _sample(ec, "teraslice_job_slices_processed_total")
+    assert "process_cpu_seconds_total" in ec  # prom_metrics_add_default
+    assert f'teraslice_job_worker_info{{{labels},version="' in wk
+    assert _sample(wk, "teraslice_job_slices_processed_total") >= 3
+    assert "process_cpu_seconds_total" not in wk
+    c.controller.request_shutdown()
+    assert (await c.finish())["_status"] == "terminated"
     c.close()
