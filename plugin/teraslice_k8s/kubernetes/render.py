@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, Template
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template, Undefined
 
 from teraslice_k8s.errors import Problem, TerasliceError, ValidationError
 from teraslice_k8s.kubernetes.context import ManifestKind, OwnerRef, RenderContext, build_context
@@ -55,6 +55,8 @@ class RenderError(TerasliceError):
 
 
 def _unencodable(value: Any) -> Any:
+    if isinstance(value, Undefined):
+        str(value)  # StrictUndefined raises UndefinedError naming the missing variable
     raise TypeError(f"{type(value).__name__} cannot enter a manifest")
 
 

@@ -42,7 +42,7 @@ class Golden:
             path.write_text(text, encoding="utf-8")
             return
         assert path.exists(), f"{path} is missing; run pytest --update-golden and review the diff"
-        expected = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        expected = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader))
         assert documents == expected, (
             f"manifests differ from {path.name} (pytest --update-golden rewrites it)"
         )

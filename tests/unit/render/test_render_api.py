@@ -1,0 +1,179 @@
+"""The render module's contract: one quoting filter, strict templates, checks, helpers, EX."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+from teraslice_k8s.kubernetes import render as render_module
+from teraslice_k8s.kubernetes.context import build_context, encode_execution
+from teraslice_k8s.kubernetes.render import (
+    OwnerRef,
+    RenderError,
+    cluster_selector,
+    default_owner,
+    execution_names,
+    job_selector,
+    render_controller_job,
+    render_execution,
+    render_worker_deployment,
+    selector_for,
+    service_hostname,
+    worker_execution,
+)
+
+from .cases import EX_ID, JOB_ID, OWNER, config, container, decode_ex, env_value, execution
+
+TEMPLATES = Path(render_module.__file__).parent / "templates"
+
+
+def test_every_template_value_goes_through_the_one_filter() -> None:
+    expressions = []
+    for path in TEMPLATES.glob("*.j2"):
+        expressions += re.findall(r"{{(.*?)}}", path.read_text())
+    assert expressions
+    assert [e for e in expressions if not re.fullmatch(r" [\w.]+ \| q ", e)] == []
+
+
+def test_strict_undefined_raises() -> None:
+    template = render_module._ENV.from_string('{"a": {{ missing | q }}}')
+    with pytest.raises(jinja2.UndefinedError, match="'missing' is undefined"):
+        template.render()
+
+
+def test_environment_settings() -> None:
+    env = render_module._ENV
+    assert env.undefined is jinja2.StrictUndefined
+    assert env.autoescape is False
+    assert set(env.filters) >= {"q"}
+
+
+def test_quote_filter_is_json() -> None:
+    quote = render_module._quote
+    assert quote('a"b\n{{c}}') == '"a\\"b\\n{{c}}"'
+    assert quote({"k": [1, 0.5, None, True]}) == '{"k":[1,0.5,null,true]}'
+    with pytest.raises(ValueError, match="Out of range float"):
+        quote(float("nan"))
+    with pytest.raises(TypeError, match="set cannot enter a manifest"):
+        quote({1, 2})
+
+
+def test_wrong_template_output_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = render_module._ENV.from_string('{"apiVersion": "v1", "kind": "Secret", "metadata": {}}')
+    monkeypatch.setitem(render_module._COMPILED, "execution_controller_job.json.j2", bad)
+    with pytest.raises(RenderError, match="did not produce one batch/v1 Job named ts-exc-"):
+        render_controller_job(execution(), config())
+    monkeypatch.setitem(
+        render_module._COMPILED, "execution_controller_job.json.j2", render_module._ENV.from_string("[1,")
+    )
+    with pytest.raises(RenderError, match="produced invalid JSON"):
+        render_controller_job(execution(), config())
+
+
+def test_context_is_frozen() -> None:
+    ctx = build_context(execution(), config(), "job")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.name = "x"  # type: ignore[misc]
+
+
+def test_missing_ids_are_reported() -> None:
+    from teraslice_k8s.errors import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        render_controller_job({"name": "x"}, config())
+    assert info.value.lines == ["ex_id: is required", "job_id: is required"]
+
+
+def test_ex_is_js_json_of_the_execution() -> None:
+    record = execution(size=1.0, ratio=0.5, nested={"list": [2.0, 3]}, text="é😀")
+    manifest = render_controller_job(record, config())
+    raw = base64.b64decode(env_value(manifest, "EX")).decode("utf-8")
+    assert '"size":1,' in raw and '"ratio":0.5' in raw and '"list":[2,3]' in raw and "é😀" in raw
+    assert decode_ex(manifest) == {**record, "slicer_port": 45680}
+    assert encode_execution({"a": "\ud800"}) == base64.b64encode(b'{"a":"\\ud800"}').decode()
+
+
+def test_env_names_are_unique_and_node_options_rule() -> None:
+    record = execution(env_vars={"NODE_OPTIONS": "--inspect", "EX": "nope", "FOO": "baz"})
+    manifest = render_controller_job(record, config())
+    names = [item["name"] for item in container(manifest)["env"]]
+    assert names == ["NODE_TYPE", "EX", "POD_IP", "NODE_OPTIONS", "FOO", "EXAMPLE"]
+    assert env_value(manifest, "NODE_OPTIONS") == "--inspect"
+
+
+def test_controller_never_gets_minus_one() -> None:
+    manifest = render_controller_job(
+        execution(), config(cpu_execution_controller=0, memory_execution_controller=0)
+    )
+    amounts = {"cpu": 0.5, "memory": 512000000}
+    assert container(manifest)["resources"] == {"requests": amounts, "limits": amounts}
+
+
+def test_limits_only_memory_omits_empty_requests() -> None:
+    manifest = render_worker_deployment(execution(resources_limits_memory=536870912), config(), OWNER)
+    assert container(manifest)["resources"] == {"limits": {"memory": 536870912}}
+    assert env_value(manifest, "NODE_OPTIONS") == "--max-old-space-size=461"
+
+
+def test_volume_with_dots_gets_valid_volume_name() -> None:
+    manifest = render_worker_deployment(
+        execution(volumes=[{"name": "data.v1", "path": "/d"}]), config(), OWNER
+    )
+    spec = manifest["spec"]["template"]["spec"]
+    assert spec["volumes"][1] == {
+        "name": "data-v1-4c610ff1ae",
+        "persistentVolumeClaim": {"claimName": "data.v1"},
+    }
+    assert container(manifest)["volumeMounts"][1] == {"name": "data-v1-4c610ff1ae", "mountPath": "/d"}
+
+
+def test_names_and_helpers() -> None:
+    record, conf = execution(), config()
+    names = execution_names(record)
+    assert (names.job, names.service, names.deployment) == (
+        "ts-exc-example-data-generator-job-7ba9afb0-417a",
+        "svc-ts-exc-example-data-generator-job-7ba9afb0-417a",
+        "ts-wkr-example-data-generator-job-7ba9afb0-417a",
+    )
+    assert service_hostname(record, conf) == "svc-ts-exc-example-data-generator-job-7ba9afb0-417a.ts-dev1"
+    worker = worker_execution(record, conf)
+    assert worker == {**record, "_status": "initializing", "slicer_port": 45680,
+                      "slicer_hostname": service_hostname(record, conf)}  # fmt: skip
+    assert record == execution(), "worker_execution copies"
+    owner = default_owner(record, conf)
+    assert owner == default_owner(execution(), conf) == OwnerRef(names.job, owner.uid)
+    assert re.fullmatch(r"[0-9a-f-]{36}", owner.uid)
+    assert selector_for("execution_controller", EX_ID) == (
+        f"app.kubernetes.io/component=execution_controller,teraslice.terascope.io/exId={EX_ID}"
+    )
+    assert job_selector(JOB_ID) == f"teraslice.terascope.io/jobId={JOB_ID}"
+    assert (
+        cluster_selector(conf.teraslice.name)
+        == "app.kubernetes.io/name=teraslice,app.kubernetes.io/instance=ts-dev1"
+    )
+
+
+def test_render_execution_order_owner_and_worker_ex() -> None:
+    manifests = render_execution(execution(), config())
+    assert [m["kind"] for m in manifests] == ["Job", "Service", "Deployment"]
+    owner = default_owner(execution(), config())
+    for manifest in manifests[1:]:
+        ref = manifest["metadata"]["ownerReferences"][0]
+        assert (ref["name"], ref["uid"]) == (owner.name, owner.uid)
+    assert decode_ex(manifests[2])["_status"] == "initializing"
+
+
+def test_deployment_selector_matches_its_pods() -> None:
+    manifest: dict[str, Any] = render_worker_deployment(execution(labels={"a": "b"}), config(), OWNER)
+    match = manifest["spec"]["selector"]["matchLabels"]
+    labels = manifest["spec"]["template"]["metadata"]["labels"]
+    assert match.items() <= labels.items()
+    assert selector_for("worker", EX_ID) == ",".join(
+        f"{k}={v}" for k, v in match.items() if "component" in k or "exId" in k
+    )
