@@ -372,13 +372,14 @@ class ExecutionController:
             if self._fatal or self._shutdown:
                 break
         end_after = kind in CLEANUP_TYPES and not self.ex.get("autorecover")
-        completed = await asyncio.to_thread(
-            self.store.list_slices,
-            SliceFilter(ex_id=source, states=("completed",)),
-            Page(size=1000, sort="slicer_order:desc"),
+        # Resume after the source's *newest* slice of each slicer, whatever its state: older
+        # unfinished ones were just re-run above (Teraslice resumes after the last completed
+        # one and so cuts again slices it has just recovered).
+        newest = await asyncio.to_thread(
+            self.store.list_slices, SliceFilter(ex_id=source), Page(size=1000, sort="slicer_order:desc")
         )
         last: dict[int, dict[str, Any]] = {}
-        for rec in completed:
+        for rec in newest:
             last.setdefault(int(rec.get("slicer_id", 0)), rec)
         data = []
         orders = {}
