@@ -122,7 +122,10 @@ EX_FIELDS: dict[str, dict[str, Any]] = {
     "slicer_port": _INTEGER,
 }
 STATE_FIELDS: dict[str, dict[str, Any]] = {
-    **dict.fromkeys(("ex_id", "slice_id", "slicer_id", "state", "error"), _KEYWORD),
+    **dict.fromkeys(("ex_id", "slice_id", "slicer_id", "state"), _KEYWORD),
+    # Teraslice maps error as a plain keyword, so a stack over 32 kB (Lucene's term limit)
+    # makes the worker's state write fail; longer errors are kept in _source, not indexed.
+    "error": {"type": "keyword", "ignore_above": 8191},
     "slicer_order": _INTEGER,
     **dict.fromkeys(("_created", "_updated"), _DATE),
 }
