@@ -477,7 +477,7 @@ class TsK8sEmulator(kmock.KubernetesEmulator):
             await self._buses[res].put({"type": event, "object": raw})
         return copy.deepcopy(raw)
 
-    async def remove_object(self, resource: str, namespace: str, name: str) -> bool:
+    async def remove_object(self, resource: str, namespace: str, name: str, *, silent: bool = False) -> bool:
         res = kmock.resource(resource)
         key = (res, namespace, name)
         async with self._lock:
@@ -485,7 +485,8 @@ class TsK8sEmulator(kmock.KubernetesEmulator):
                 return False
             raw = self._objects[key].raw
             self._objects[key].delete()
-            await self._buses[res].put({"type": "DELETED", "object": raw})
+            if not silent:
+                await self._buses[res].put({"type": "DELETED", "object": raw})
         return True
 
     async def snapshot(self) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -593,9 +594,11 @@ class EmulatorThread:
         result: dict[str, Any] = self._run_on_loop(self.emulator.apply_object(resource, namespace, body))
         return result
 
-    def remove(self, resource: str, namespace: str, name: str) -> bool:
-        """Delete an object from the test side (as a controller or GC would)."""
-        return bool(self._run_on_loop(self.emulator.remove_object(resource, namespace, name)))
+    def remove(self, resource: str, namespace: str, name: str, *, silent: bool = False) -> bool:
+        """Delete an object from the test side (as a controller or GC would); ``silent``: no
+        watch event (a missed event, for resync tests)."""
+        removal = self.emulator.remove_object(resource, namespace, name, silent=silent)
+        return bool(self._run_on_loop(removal))
 
     # request log ------------------------------------------------------------------------
 

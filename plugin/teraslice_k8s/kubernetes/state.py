@@ -167,6 +167,15 @@ class ObjectCache:
     # ------------------------------------------------------------------------------ loop
 
     def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._observe()
+            except Exception:
+                # Never let the thread die: the master would go blind for this kind.
+                log.exception("the %s cache failed unexpectedly; starting over", self.kind.value)
+                self._stop.wait(self._settings.poll_delay)
+
+    def _observe(self) -> None:
         settings = self._settings
         watching = settings.watch
         while not self._stop.is_set():
