@@ -30,9 +30,10 @@ RUNTIME_NODE_TYPES = ("execution_controller", "worker")
 
 
 def load_node_config(path: str | None = None) -> SysConfig:
-    explicit = path or os.environ.get("TERAFOUNDATION_CONFIG")
-    if explicit:
-        return load_config(explicit)
+    """``path`` (from ``--config`` or ``TERAFOUNDATION_CONFIG``), else the image's default file
+    if present, else all defaults."""
+    if path:
+        return load_config(path)
     if Path(DEFAULT_CONFIG).exists():
         return load_config(DEFAULT_CONFIG)
     return parse_config({})
@@ -52,7 +53,7 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
     from teraslice_k8s.runtime.settings import RuntimeSettings, decode_execution
 
     try:
-        config = load_node_config(config_path)
+        config = load_node_config(config_path or env.get("TERAFOUNDATION_CONFIG"))
         execution = decode_execution(env)
         check_operations(execution)
     except ValidationError as exc:
