@@ -120,15 +120,16 @@ class KubernetesBackend:
     def start(self, listener: EventListener) -> None:
         """Start the pod / Job / Deployment caches (one list + watch each) and report events."""
         self._listener = listener
+        self._started = True  # before the threads: their callbacks read the caches, not the API
         for cache in self._caches.values():
             cache.start()
-        self._started = True
         deadline = time.monotonic() + INITIAL_SYNC_TIMEOUT
         for cache in self._caches.values():
             if not cache.wait_synced(max(0.0, deadline - time.monotonic())):
                 log.warning("the %s cache is not synced yet; it keeps retrying", cache.kind.value)
 
     def close(self) -> None:
+        """Stop observing and release the API connection pool (objects stay in the cluster)."""
         for cache in self._caches.values():
             cache.stop()
         self.api.close()
