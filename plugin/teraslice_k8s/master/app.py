@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -35,6 +38,11 @@ from teraslice_k8s.store.base import ExFilter, JobFilter, Page, RecordExists, Re
 log = logging.getLogger(__name__)
 
 JSON_MEDIA_TYPES = ("application/json", "application/x-www-form-urlencoded")
+#: How long a rendered ``/cluster/state`` is shared between requests (seconds).
+CLUSTER_STATE_TTL = 1.0
+#: Upper bound on how long a rendered job listing is reused (jobs written by another process,
+#: e.g. ``teraslice-k8s run`` on the same SQLite file, show up after at most this long).
+JOBS_TTL = 2.0
 _JOB_BODY = {
     "requestBody": {
         "required": True,
@@ -52,6 +60,74 @@ class PrettyJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, indent=4, ensure_ascii=False).encode("utf-8")
+
+
+def render_json(content: Any) -> bytes:
+    return json.dumps(content, indent=4, ensure_ascii=False).encode("utf-8")
+
+
+def json_bytes_response(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
+class RenderedCache:
+    """Rendered response bodies by key (thread-safe, bounded), stale-while-revalidate.
+
+    A body is fresh for ``ttl`` seconds; after that it is still served while one background
+    thread renders its replacement, so no request waits on a re-render and concurrent misses
+    render once. Keys that change with the data (e.g. a write generation) make a write visible
+    at once; the TTL bounds the staleness of data this process cannot see being written.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 256) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[Any, tuple[float, bytes]] = {}
+        self._rendering: dict[Any, threading.Lock] = {}
+        self._refreshing: set[Any] = set()
+        self._lock = threading.Lock()
+        self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ts-render")
+
+    def get(self, key: Any) -> bytes | None:
+        """The body for ``key`` if there is one (fresh or not)."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return None if entry is None else entry[1]
+
+    def put(self, key: Any, body: bytes) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + self.ttl, body)
+
+    def get_or_render(self, key: Any, render: Callable[[], bytes]) -> bytes:
+        """The body for ``key``; renders it (once for all waiting callers) when there is none."""
+        with self._lock:
+            entry = self._entries.get(key)
+            stale = entry is not None and entry[0] < time.monotonic() and key not in self._refreshing
+            if stale:
+                self._refreshing.add(key)
+        if entry is not None:
+            if stale:
+                self._refresher.submit(self._refresh, key, render)
+            return entry[1]
+        with self._lock:
+            key_lock = self._rendering.setdefault(key, threading.Lock())
+        with key_lock:
+            body = self.get(key)
+            if body is None:
+                body = render()
+                self.put(key, body)
+        return body
+
+    def _refresh(self, key: Any, render: Callable[[], bytes]) -> None:
+        try:
+            self.put(key, render())
+        except Exception:
+            log.exception("re-rendering a cached response failed; the old one stays in use")
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
 
 
 def error_response(status: int, message: str, problems: list[str] | None = None) -> PrettyJSONResponse:
@@ -176,6 +252,16 @@ async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise ApiError(500, str(err) or type(err).__name__) from err
 
 
+async def _json_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Response:
+    """:func:`_call`, with the result rendered as Teraslice's pretty JSON in the thread pool
+    (FastAPI's own encoding of a returned dict walks it twice and costs more than the call)."""
+
+    def call_and_render() -> bytes:
+        return render_json(fn(*args, **kwargs))
+
+    return json_bytes_response(await _call(call_and_render))
+
+
 # -- the app ----------------------------------------------------------------------------------
 
 
@@ -191,7 +277,9 @@ def create_app(service: MasterService) -> FastAPI:
     _install_error_handlers(app)
     api = APIRouter()
 
-    call = _call
+    call = _json_call
+    state_cache = RenderedCache(ttl=CLUSTER_STATE_TTL)
+    jobs_cache = RenderedCache(ttl=JOBS_TTL)
 
     def ex_of_job(job_id: str) -> str:
         ex_id: str = service.latest_execution(job_id)["ex_id"]
@@ -200,11 +288,18 @@ def create_app(service: MasterService) -> FastAPI:
     # cluster
     @api.get("/", summary="Cluster information")
     async def root() -> Any:
-        return service.cluster_info()
+        return PrettyJSONResponse(service.cluster_info())
 
     @api.get("/cluster/state", summary="Cluster state (nodes and their active processes)")
     async def cluster_state() -> Any:
-        return await call(service.cluster_state)
+        # The backend's state is itself a cache refreshed by watch events (Teraslice polls it every
+        # node_state_interval); rendering 1,000 workers is the costly part, so share it briefly.
+        body = state_cache.get("state")
+        if body is None:
+            body = await _call(
+                state_cache.get_or_render, "state", lambda: render_json(service.cluster_state())
+            )
+        return json_bytes_response(body)
 
     @api.get("/cluster/stats", summary="Summed controller statistics")
     async def cluster_stats() -> Any:
@@ -226,7 +321,17 @@ def create_app(service: MasterService) -> FastAPI:
     async def list_jobs(request: Request) -> Any:
         q = request.query_params
         flt = JobFilter(active=_active(q), deleted=_deleted(q))
-        return await call(service.list_jobs, flt, _page(q), _ex_fields(q))
+        page, ex_fields = _page(q), _ex_fields(q)
+        if ex_fields is not None:  # carries execution fields the controllers write: no cache
+            return await call(service.list_jobs, flt, page, ex_fields)
+        # Only this master writes jobs: a listing stays valid until its next job write.
+        key = (flt, page, service.jobs_generation)
+        body = jobs_cache.get(key)
+        if body is None:
+            body = await _call(
+                jobs_cache.get_or_render, key, lambda: render_json(service.list_jobs(flt, page))
+            )
+        return json_bytes_response(body)
 
     @api.get("/jobs/{job_id}", summary="Get a job")
     async def get_job(job_id: str, request: Request) -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,7 @@ from teraslice_k8s.models.execution import (
     ExStatus,
     is_terminal,
 )
-from teraslice_k8s.store.base import ExFilter, JobFilter, Page, Record, SliceFilter, Store
+from teraslice_k8s.store.base import ExFilter, JobFilter, Page, Record, RecordNotFound, SliceFilter, Store
 from teraslice_k8s.store.timestamps import utc_now
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,17 @@ class MasterService:
         self.lifecycle = lifecycle or Lifecycle(store, backend, self.allocator, settings)
         self.controllers = controllers or ControllerClient()
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ts-analytics")
+        self._generation_lock = threading.Lock()
+        self._jobs_generation = 0
+
+    @property
+    def jobs_generation(self) -> int:
+        """Bumped by every job write of this master (lets the API cache job listings)."""
+        return self._jobs_generation
+
+    def _job_written(self) -> None:
+        with self._generation_lock:
+            self._jobs_generation += 1
 
     # -- process lifetime -----------------------------------------------------------------
 
@@ -204,6 +216,7 @@ class MasterService:
         validated = self._validated(spec)
         job_id = str(uuid.uuid4())
         job = self.store.create_job({**spec, "job_id": job_id, "_context": "job"})
+        self._job_written()
         result: dict[str, Any] = {"job_id": job["job_id"]}
         if start:
             ex = self._new_execution(job_id, spec, validated.config, {})
@@ -247,6 +260,7 @@ class MasterService:
             validated = self._validated(spec)
         record = {**spec, "job_id": job_id, "_context": "job", "_created": current.get("_created")}
         stored = self.store.replace_job(job_id, record)
+        self._job_written()
         return _with_warnings(dict(stored), validated)
 
     def set_active(self, job_id: str, active: bool) -> Record:
@@ -267,18 +281,20 @@ class MasterService:
             raise ApiError(409, f"Job {job_id} is currently running, cannot delete a running job.")
         if job.get("_deleted"):
             raise ApiError(410, f"Job {job_id} has already been deleted.")
+        for ex_id in sorted(self.backend.execution_ids()):
+            if self._job_of(ex_id) == job_id:  # orphaned objects of this job
+                self.backend.stop_execution(ex_id, force=True)
         executions = self.store.list_executions(
-            ExFilter(job_id=job_id, deleted=None), Page(size=10_000, sort="_created:asc")
+            ExFilter(job_id=job_id, deleted=False), Page(size=10_000, sort="_created:asc")
         )
-        leftovers = self.backend.execution_ids()
         now = utc_now()
         for ex in executions:
-            if ex["ex_id"] in leftovers:
-                self.backend.stop_execution(ex["ex_id"], force=True)
             if not ex.get("_deleted"):
                 self.store.update_execution(ex["ex_id"], {"_deleted": True, "_deleted_on": now})
         record = {**job, "_deleted": True, "_deleted_on": now, "active": False}
-        return self.store.replace_job(job_id, record)
+        deleted = self.store.replace_job(job_id, record)
+        self._job_written()
+        return deleted
 
     def _check_startable(self, job_id: str, action: str) -> Record:
         job = self.store.get_job(job_id)
@@ -288,11 +304,7 @@ class MasterService:
             raise ApiError(
                 409, f"Job {job_id} is currently running, cannot have the same job concurrently running"
             )
-        executions = self.store.list_executions(
-            ExFilter(job_id=job_id, deleted=None), Page(size=10_000, sort="_created:desc")
-        )
-        leftovers = self.backend.execution_ids()
-        orphaned = [ex["ex_id"] for ex in executions if ex["ex_id"] in leftovers]
+        orphaned = sorted(ex_id for ex_id in self.backend.execution_ids() if self._job_of(ex_id) == job_id)
         if orphaned:
             raise ApiError(
                 409,
@@ -300,6 +312,13 @@ class MasterService:
                 "Please wait for Kubernetes to clean up orphaned resources.",
             )
         return job
+
+    def _job_of(self, ex_id: str) -> str | None:
+        try:
+            job_id: str = self.store.get_execution(ex_id)["job_id"]
+        except RecordNotFound:
+            return None
+        return job_id
 
     def start_job(self, job_id: str) -> dict[str, Any]:
         """``POST /jobs/:id/_start``: a new execution of the stored job."""
