@@ -1,8 +1,9 @@
 """SQLite store benchmarks (issue 4, store part). Prints figures; asserts nothing.
 
 1. ``list_jobs(size=100)`` with 10,000 stored jobs (the store's share of ``GET /v1/jobs``):
-   latency p50/p99 from one thread, then from 50 concurrent threads (target for the whole
-   request: p99 < 100 ms under 50 clients), plus the ``?ex=`` join (``latest_executions``).
+   latency p50/p99 from one thread, then from 50 concurrent clients served by a pool of 8
+   threads (target for the whole request: p99 < 100 ms under 50 clients), plus the ``?ex=``
+   join.
 2. Slice-state writes/s: ``create_slices`` in batches of 100, then ``update_slice`` (the
    workers' ``start``/``completed`` writes) from 1 process and from 4 processes at once.
 
@@ -19,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from teraslice_k8s.store.base import JobFilter, Page, SliceFilter
 from teraslice_k8s.store.sqlite import SqliteStore
 
 LIST_P99_TARGET_MS = 100.0
+POOL_THREADS = 8
 
 
 def _job(i: int) -> dict[str, Any]:
@@ -95,13 +98,16 @@ def bench_listing(path: Path, jobs: int, synchronous: Any) -> None:
 
 
 def _concurrent(name: str, call: Callable[[], object], clients: int, per_client: int) -> None:
+    """``clients`` closed-loop clients whose calls run on a pool of ``POOL_THREADS`` threads, the
+    way the master's handlers reach the store (``asyncio.to_thread``); latency includes queueing."""
     samples: list[float] = []
     lock = threading.Lock()
     barrier = threading.Barrier(clients)
+    pool = ThreadPoolExecutor(max_workers=POOL_THREADS)
 
     def client() -> None:
         barrier.wait()
-        mine = _timed(call, per_client)
+        mine = _timed(lambda: pool.submit(call).result(), per_client)
         with lock:
             samples.extend(mine)
 
@@ -112,11 +118,13 @@ def _concurrent(name: str, call: Callable[[], object], clients: int, per_client:
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - start
+    pool.shutdown()
     p50, p99 = _percentiles(samples)
     verdict = "within" if p99 < LIST_P99_TARGET_MS else "OVER"
     print(
-        f"{clients} threads {name}: {len(samples) / elapsed:.0f} calls/s, p50 {p50:.2f} ms, "
-        f"p99 {p99:.2f} ms ({verdict} the {LIST_P99_TARGET_MS:.0f} ms p99 budget of the whole request)"
+        f"{clients} clients on {POOL_THREADS} threads {name}: {len(samples) / elapsed:.0f} calls/s, "
+        f"p50 {p50:.2f} ms, p99 {p99:.2f} ms ({verdict} the {LIST_P99_TARGET_MS:.0f} ms p99 budget "
+        "of the whole request)"
     )
 
 
