@@ -294,6 +294,8 @@ class _Progress:
             self.client.close()
 
     def update(self, ex: dict[str, Any]) -> None:
+        from rich.markup import escape
+
         stats = ex.get("_slicer_stats") or {}
         host, port = ex.get("slicer_hostname"), ex.get("slicer_port")
         if self.enabled and host and port and ex.get("_status") in ("running", "recovering", "failing"):
@@ -307,7 +309,7 @@ class _Progress:
             completed=records,
             slices=int(stats.get("processed", 0) or 0),
             rate=f"{records / elapsed:,.0f}",
-            description=f"{ex.get('name', 'job')} [{ex.get('_status')}]",
+            description=escape(f"{ex.get('name', 'job')} [{ex.get('_status')}]"),
         )
 
 

@@ -324,15 +324,18 @@ class ExecutionController:
                 return
 
     async def _enter_failing(self) -> None:
+        """First slice failure: ``failing``. Persistent jobs watch one ``probation_window`` at a
+        time and go back to ``running`` after a window with successes and no new failure."""
         reason = f"execution {self.ex_id} has encountered a processing error, reason: " + (
             "slice failure watch dog" if self.lifecycle == "persistent" else "slice failure event"
         )
         if self._done.is_set():
             return
-        await self._set_status(
-            ExStatus.FAILING,
-            {"_has_errors": True, "_failureReason": reason, "_slicer_stats": self.analytics.stats()},
-        )
+        with contextlib.suppress(InvalidTransition):
+            await self._set_status(
+                ExStatus.FAILING,
+                {"_has_errors": True, "_failureReason": reason, "_slicer_stats": self.analytics.stats()},
+            )
         if self.lifecycle != "persistent":
             return
         window = float(self.ex.get("probation_window", 300_000)) / 1000
@@ -341,10 +344,13 @@ class ExecutionController:
             failed, ok = counters.failed, counters.processed - counters.failed
             await asyncio.sleep(window)
             if counters.failed == failed and counters.processed - counters.failed > ok:
-                self._failing = False
-                if not self._done.is_set():
-                    await self._set_status(ExStatus.RUNNING, {"_slicer_stats": self.analytics.stats()})
-                return
+                break
+        current = await asyncio.to_thread(self.store.get_execution, self.ex_id)
+        self._failing = False
+        # Only undo our own "failing" (the master may have paused or stopped meanwhile).
+        if not self._done.is_set() and current.get("_status") == ExStatus.FAILING:
+            with contextlib.suppress(InvalidTransition):
+                await self._set_status(ExStatus.RUNNING, {"_slicer_stats": self.analytics.stats()})
 
     # -- recovery --
 

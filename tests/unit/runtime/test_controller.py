@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -246,4 +247,30 @@ async def test_prometheus_metrics_on_controller_and_worker(tmp_path: Path) -> No
     assert "process_cpu_seconds_total" not in wk
     c.controller.request_shutdown()
     assert (await c.finish())["_status"] == "terminated"
+    c.close()
+
+
+async def test_persistent_job_goes_failing_then_back_to_running_after_probation(
+    tmp_path: Path, test_ops: None
+) -> None:
+    ops = [{"_op": "data_generator", "size": 10}, {"_op": "fail_on", "fail_at": [0]}]
+    c = Cluster(tmp_path, {"lifecycle": "persistent", "operations": ops, "probation_window": 100})
+    statuses: list[str] = []
+    real = c.store.set_status
+
+    def record(ex_id: str, status: str, fields: Any = None) -> Any:
+        statuses.append(status)
+        return real(ex_id, status, fields)
+
+    c.store.set_status = record  # type: ignore[method-assign]
+    await c.start(workers=1)
+    await wait_until(lambda: statuses[-2:] == ["failing", "running"])
+    ex = c.store.get_execution(c.ex_id)
+    assert ex["_has_errors"] is True
+    assert ex["_failureReason"] == (
+        f"execution {c.ex_id} has encountered a processing error, reason: slice failure watch dog"
+    )
+    c.controller.request_shutdown()
+    assert (await c.finish())["_status"] == "terminated"
+    assert statuses == ["running", "failing", "running", "terminated"]
     c.close()
