@@ -13,8 +13,9 @@ Contract shared by every implementation:
 - ``create_job``/``create_execution`` stamp ``_context`` (``job``/``ex``), ``_created`` and
   ``_updated`` (any values the caller put there are overwritten, as Teraslice does);
   ``_created`` is strictly increasing within one store object, so "latest" is well defined.
-- Writes are durable when the call returns and visible to every later read (of any process);
-  a failed write raises and changes nothing (Elasticsearch bulk writes excepted: see there).
+- Writes are durable when the call returns (they survive a crash of any process; power loss:
+  see ``SqliteStore``'s ``synchronous``) and visible to every later read of any process; a
+  failed write raises and changes nothing (Elasticsearch bulk writes excepted: see there).
 - ``set_status`` is an atomic read-check-write: the transition rule of
   :mod:`teraslice_k8s.models.execution` runs inside it, so two writers cannot both win, and a
   refused change stores nothing (``_updated`` included).
