@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import queue
 import tempfile
 import time
@@ -137,6 +138,11 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=10_000, help="1-record slices for the dispatch run")
     args = parser.parse_args()
 
+    load = os.getloadavg()
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+        "(figures drop roughly in proportion when the load exceeds the CPU count)"
+    )
     rate = max(pipeline_records_per_second(args.records, 10_000) for _ in range(3))
     line("data_generator -> noop, worker pipeline in-process", rate, "records/s", RECORDS_TARGET)
 

@@ -23,7 +23,6 @@ from typing import Any
 
 from teraslice_k8s.errors import ValidationError
 from teraslice_k8s.models.config import SysConfig, load_config, parse_config
-from teraslice_k8s.store.factory import open_store
 
 DEFAULT_CONFIG = "/app/config/teraslice.yaml"
 RUNTIME_NODE_TYPES = ("execution_controller", "worker")
@@ -72,6 +71,9 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
 async def _run_controller(config: SysConfig, execution: dict[str, Any], settings: Any) -> int:
     from teraslice_k8s.runtime.execution_controller import ExecutionController
     from teraslice_k8s.runtime.settings import slicer_port
+
+    # Imported here: workers need no store, and the factory pulls in the Elasticsearch client.
+    from teraslice_k8s.store.factory import open_store
 
     store = await asyncio.to_thread(open_store, config)
     try:
