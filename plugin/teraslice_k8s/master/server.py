@@ -56,8 +56,10 @@ def open_backend(
         return KubernetesBackend(config, api)
     from teraslice_k8s.backend.local import LocalBackend
 
+    # Process logs live next to the state file (``<dir of storage.path>/logs/<ex_id>/``).
     return LocalBackend(
         config_path=config_path,
+        log_dir=Path(config.teraslice.storage.path).parent / "logs",
         shutdown_timeout=config.teraslice.shutdown_timeout / 1000,
     )
 
