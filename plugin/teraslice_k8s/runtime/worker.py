@@ -1,9 +1,9 @@
 """The worker: connects to its execution controller and runs the operation pipeline per slice.
 
 Contract:
-- Connects to ``ws://<slicer_hostname>:<slicer_port>/worker`` (reconnecting with backoff from
-  0.1 s doubling to 5 s); fails (exit 1) if no connection succeeds within ``slicer_timeout``,
-  initially or after a lost connection.
+- Connects to ``ws://<slicer_hostname>:<slicer_port>/worker`` (every 50 ms until the first
+  connection, then reconnecting with backoff doubling to 5 s); fails (exit 1) if no connection
+  succeeds within ``slicer_timeout``, initially or after a lost connection.
 - Per slice: reader fetch, then each processor in order; the result (records read, per-op
   ``time``/``size``/``memory`` analytics, the error stack on failure) goes back to the
   controller and is re-sent after a reconnect until acknowledged.
@@ -40,6 +40,8 @@ from teraslice_k8s.runtime.settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
 _ID_ALPHABET = string.ascii_letters + string.digits + "_-"
+FIRST_CONNECT_DELAY = 0.05
+MAX_RECONNECT_DELAY = 5.0
 
 
 def make_worker_id(hostname: str) -> str:
@@ -111,14 +113,16 @@ class Worker:
                 self.metrics.close()
 
     async def _connection_loop(self) -> int:
-        delay = 0.1
+        delay = FIRST_CONNECT_DELAY
+        connected_once = False
         deadline = time.monotonic() + self.settings.slicer_timeout
         while True:
             try:
                 async with connect(
                     self.url, max_size=64 * 1024 * 1024, open_timeout=10, compression=None
                 ) as ws:
-                    delay = 0.1
+                    connected_once = True
+                    delay = FIRST_CONNECT_DELAY
                     done = await self._session(ws)
                     if done:
                         return 0
@@ -133,7 +137,10 @@ class Worker:
                 )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), delay)
-            delay = min(delay * 2, 5.0)
+            # Before the first connection the controller is just starting: poll at a short,
+            # fixed interval so the first slice is not delayed by backoff.
+            if connected_once:
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
             deadline = min(deadline, time.monotonic() + self.settings.slicer_timeout)
 
     async def _session(self, ws: ClientConnection) -> bool:
