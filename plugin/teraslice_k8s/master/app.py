@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from teraslice_k8s import __version__
 from teraslice_k8s.errors import ValidationError
@@ -128,6 +129,19 @@ class RenderedCache:
         finally:
             with self._lock:
                 self._refreshing.discard(key)
+
+
+class TrailingSlashMiddleware:
+    """``/jobs/`` is ``/jobs``, as in Teraslice's (non-strict) express routing; no redirect."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/") and path != "/v1/":
+            scope = {**scope, "path": path.rstrip("/") or "/"}
+        await self.app(scope, receive, send)
 
 
 def error_response(status: int, message: str, problems: list[str] | None = None) -> PrettyJSONResponse:
@@ -273,7 +287,9 @@ def create_app(service: MasterService) -> FastAPI:
         description="Teraslice 3.18-compatible master API (routes answer at / and /v1).",
         default_response_class=PrettyJSONResponse,
         redoc_url=None,
+        redirect_slashes=False,
     )
+    app.add_middleware(TrailingSlashMiddleware)
     _install_error_handlers(app)
     api = APIRouter()
 

@@ -62,6 +62,12 @@ def test_root(client: ApiClient, path: str) -> None:
     assert set(body) == {"arch", "clustering_type", "name", "node_version", "platform", "teraslice_version"}
 
 
+def test_trailing_slash_is_the_same_route(client: ApiClient) -> None:
+    response = client.get("/v1/jobs/")
+    assert (response.status_code, response.json()) == (200, [])
+    assert client.post("/v1/jobs/?start=false", json={}).json()["message"] == "No job was posted"
+
+
 @pytest.mark.parametrize("prefix", ["", "/v1"])
 def test_cluster_state_is_the_backends(client: ApiClient, backend: RecordingBackend, prefix: str) -> None:
     backend.state = K8S_STATE
