@@ -2,7 +2,8 @@
 
 ``execution_controller`` and ``worker`` run :func:`teraslice_k8s.runtime.node.main` (env:
 ``EX``, ``TERAFOUNDATION_CONFIG``, ``POD_IP``; see there); ``master`` runs
-``teraslice-k8s master``. ``python -m teraslice_k8s`` with ``NODE_TYPE`` set comes here.
+``teraslice-k8s master`` with ``--config``, else ``$TERAFOUNDATION_CONFIG``, else
+``/app/config/teraslice.yaml``. ``python -m teraslice_k8s`` with ``NODE_TYPE`` set comes here.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ def run(args: argparse.Namespace) -> int:
     node_type = os.environ.get("NODE_TYPE", "")
     if node_type == "master":
         from teraslice_k8s.cli import main
+        from teraslice_k8s.runtime.node import DEFAULT_CONFIG
 
-        return main(["master", *(["--config", args.config] if args.config else [])])
+        config = args.config or os.environ.get("TERAFOUNDATION_CONFIG") or DEFAULT_CONFIG
+        return main(["master", "--config", config])
     if node_type not in NODE_TYPES:
         print(f"NODE_TYPE: must be one of {', '.join(NODE_TYPES)} (got {node_type!r})", file=sys.stderr)
         return 2
