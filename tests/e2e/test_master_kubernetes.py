@@ -125,6 +125,8 @@ class Kubelet:
             if pod_name in self.processes:
                 return
         template = owner["spec"]["template"]
+        if not template["spec"].get("containers"):
+            return  # not a pod template the master rendered (a test's stray object)
         container = template["spec"]["containers"][0]
         env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
         execution = decode_ex(env["EX"])
@@ -184,6 +186,8 @@ class Kubelet:
         process: subprocess.Popen[bytes],
     ) -> None:
         code = process.wait()
+        if code < 0:  # killed by a signal: Kubernetes reports 128 + the signal number
+            code = 128 - code
         with self.cond:
             self.exit_codes[pod] = code
             collected = pod not in self.processes
@@ -274,12 +278,9 @@ def kubelet(
     harness.close()
 
 
-@pytest.fixture
-def master(
-    k8s_emulator: EmulatorThread, cluster_config: tuple[SysConfig, Path], kubelet: Kubelet
-) -> Iterator[tuple[MasterService, str]]:
-    config = cluster_config[0]
-    api = KubeApi(ApiSettings(namespace=NAMESPACE), load_client_configuration(host=k8s_emulator.url))
+def start_master(emulator: EmulatorThread, config: SysConfig) -> tuple[MasterService, MasterServer, str]:
+    """A master process's worth of objects: store, Kubernetes backend, service, HTTP server."""
+    api = KubeApi(ApiSettings(namespace=NAMESPACE), load_client_configuration(host=emulator.url))
     service = build_service(
         config,
         store=SqliteStore(config.teraslice.storage.path),
@@ -287,7 +288,14 @@ def master(
     )
     server = MasterServer(service, "127.0.0.1", 0, log_level="warning")
     service.start()
-    url = server.start()
+    return service, server, server.start()
+
+
+@pytest.fixture
+def master(
+    k8s_emulator: EmulatorThread, cluster_config: tuple[SysConfig, Path], kubelet: Kubelet
+) -> Iterator[tuple[MasterService, str]]:
+    service, server, url = start_master(k8s_emulator, cluster_config[0])
     yield service, url
     server.stop()
     service.close()
@@ -372,3 +380,78 @@ def test_persistent_job_stopped_through_the_api(
     assert response.json() == {"status": "stopped"}, dump_logs(kubelet.logs)
     assert service.store.get_execution(ex_id)["_status"] == "stopped"
     assert kubelet.wait_gone(ex_id) == []
+
+
+def test_killed_controller_fails_the_execution_with_the_kubernetes_reason(
+    master: tuple[MasterService, str], kubelet: Kubelet
+) -> None:
+    service, url = master
+    job = {
+        "name": "e2e-crash",
+        "lifecycle": "persistent",
+        "workers": 1,
+        "operations": [{"_op": "data_generator", "size": 50}, {"_op": "noop"}],
+    }
+    ex_id = httpx.post(f"{url}/v1/jobs", json=job, timeout=30).json()["ex_id"]
+    assert poll_until(lambda: service.store.get_execution(ex_id)["_status"] == "running"), dump_logs(
+        kubelet.logs
+    )
+
+    with kubelet.cond:
+        controller = next(pod for pod in kubelet.processes if pod.startswith("ts-exc-"))
+        process = kubelet.processes[controller]
+    process.send_signal(signal.SIGKILL)  # no chance to write a status: Kubernetes must tell
+
+    execution = service.lifecycle.wait_terminal(ex_id, TIMEOUT)
+    assert execution["_status"] == "failed"
+    assert execution["_failureReason"] == (
+        f"pod {controller}: Failed: container {controller.rsplit('-', 1)[0]} exited with code 137"
+    )
+    assert execution["_has_errors"] is True
+    assert kubelet.wait_gone(ex_id) == []
+
+
+def test_restarted_master_adopts_running_executions_and_deletes_unknown_objects(
+    k8s_emulator: EmulatorThread, cluster_config: tuple[SysConfig, Path], kubelet: Kubelet
+) -> None:
+    config = cluster_config[0]
+    first, server, url = start_master(k8s_emulator, config)
+    try:
+        job = {
+            "name": "e2e-restart",
+            "lifecycle": "persistent",
+            "workers": 1,
+            "operations": [{"_op": "data_generator", "size": 50}, {"_op": "noop"}],
+        }
+        ex_id = httpx.post(f"{url}/v1/jobs", json=job, timeout=30).json()["ex_id"]
+        assert poll_until(lambda: first.store.get_execution(ex_id)["_status"] == "running"), dump_logs(
+            kubelet.logs
+        )
+    finally:
+        server.stop()
+        first.close()  # the master goes away; its execution keeps running in the cluster
+
+    stray = {
+        "metadata": {
+            "name": "ts-exc-stray-00000000-0000",
+            "labels": {
+                "app.kubernetes.io/name": "teraslice",
+                "app.kubernetes.io/instance": CLUSTER,
+                COMPONENT_LABEL: "execution_controller",
+                EX_ID_LABEL: "00000000-0000-4000-8000-000000000000",
+            },
+        },
+        "spec": {"template": {"metadata": {"labels": {}}, "spec": {"containers": []}}},
+    }
+    k8s_emulator.apply("batch/v1/jobs", NAMESPACE, stray)
+
+    second, server, url = start_master(k8s_emulator, config)
+    try:
+        assert second.store.get_execution(ex_id)["_status"] == "running"  # adopted, not failed
+        assert kubelet.wait_gone("00000000-0000-4000-8000-000000000000") == []  # unknown: deleted
+        stopped = httpx.post(f"{url}/v1/ex/{ex_id}/_stop", timeout=TIMEOUT).json()
+        assert stopped == {"status": "stopped"}, dump_logs(kubelet.logs)
+        assert kubelet.wait_gone(ex_id) == []
+    finally:
+        server.stop()
+        second.close()
