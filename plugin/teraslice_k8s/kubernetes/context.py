@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from teraslice_k8s.errors import Problem, ValidationError
 from teraslice_k8s.kubernetes import names as n
+from teraslice_k8s.kubernetes.jsontext import js_json_bytes, js_number
 from teraslice_k8s.models.config import (
     DEFAULT_CPU_EXECUTION_CONTROLLER,
     DEFAULT_MEMORY_EXECUTION_CONTROLLER,
@@ -89,54 +90,9 @@ def truthy(value: Any) -> bool:
     return value is not None and value is not False and value not in (0, "")
 
 
-def js_number(value: int | float) -> int | float:
-    """A number as ``JSON.stringify`` prints it: integral floats lose their ``.0``."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return int(value)
-    return value
-
-
-_PLAIN_JSON_TYPES = (str, int, bool, type(None))
-
-
-def _needs_js_fix(value: Any) -> bool:
-    """Whether ``value`` holds a float JS would print differently (or a non-JSON container)."""
-    # Iterative with exact type checks: this runs on every execution record.
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind is float:
-            if item.is_integer() or not math.isfinite(item):
-                return True
-        elif kind not in _PLAIN_JSON_TYPES:
-            return True
-    return False
-
-
-def _js_json(value: Any) -> Any:
-    if isinstance(value, float):
-        return js_number(value) if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {key: _js_json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_js_json(item) for item in value]
-    return value
-
-
 def encode_execution(execution: Mapping[str, Any]) -> str:
-    """``EX``: base64 of the compact JSON of the execution, as ``JSON.stringify`` writes it."""
-    value = _js_json(execution) if _needs_js_fix(execution) else execution
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: JSON.stringify escapes them
-        data = json.dumps(value, separators=(",", ":")).encode("ascii")
-    return base64.b64encode(data).decode("ascii")
+    """``EX``: base64 of the execution's JSON exactly as Teraslice's ``JSON.stringify`` writes it."""
+    return base64.b64encode(js_json_bytes(execution)).decode("ascii")
 
 
 def max_old_space(memory: int | float) -> int:

@@ -106,12 +106,19 @@ def _teraslice_label_part(text: str) -> str:
 
 
 def job_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """The job's ``labels`` as Kubernetes labels; see :func:`_job_labels` (cached per label set)."""
+    return dict(_job_labels(tuple(labels.items())))
+
+
+@lru_cache(maxsize=1024)
+def _job_labels(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     """The job's ``labels`` as ``job.teraslice.terascope.io/<key>: <value>``, in order.
 
     Keys and values are sanitised as Teraslice does (other characters -> ``-``, cut to
     63); a result that is still invalid, or a key that would collide with another one,
     gets the hash suffix instead.
     """
+    labels = dict(items)
     sanitized = {key: _teraslice_label_part(key) for key in labels}
     owners: dict[str, list[str]] = {}
     for key, name in sanitized.items():
@@ -124,7 +131,7 @@ def job_labels(labels: Mapping[str, str]) -> dict[str, str]:
             name = _with_hash(name, key)
         text = _teraslice_label_part(value)
         result[JOB_LABEL_PREFIX + name] = text if is_label_value(text) else _with_hash(text, value)
-    return result
+    return tuple(result.items())
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """Render an execution's three manifests: controller Job, controller Service, worker Deployment.
 
 One Jinja2 :class:`~jinja2.Environment` (package templates, ``StrictUndefined``,
-``autoescape=False``) and ONE filter, ``q`` (:func:`json.dumps`), through which every value
-enters a template. The templates emit JSON and hold only the manifest's shape (at most
-presence ``if``s); the text is parsed with :func:`json.loads` (so no value can inject
+``autoescape=False``) and ONE filter, ``q`` (:func:`.jsontext.quote`, JSON text), through
+which every value enters a template. The templates emit JSON and hold only the manifest's
+shape (at most presence ``if``s); the text is parsed back as JSON (so no value can inject
 structure, and every string round-trips exactly) and checked: one object with the expected
 apiVersion, kind, name and namespace. ``pod_spec_override`` is merged last
 (:func:`.overrides.merge_pod_spec`) when the cluster enables overrides; a job carrying one
@@ -17,16 +17,15 @@ The Kubernetes backend calls exactly: :func:`render_controller_job`,
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, Template, Undefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 
 from teraslice_k8s.errors import Problem, TerasliceError, ValidationError
 from teraslice_k8s.kubernetes.context import ManifestKind, OwnerRef, RenderContext, build_context
+from teraslice_k8s.kubernetes.jsontext import parse, quote
 from teraslice_k8s.kubernetes.names import Names, cluster_selector, job_selector, resource_names, selector_for
 from teraslice_k8s.kubernetes.overrides import merge_pod_spec
 from teraslice_k8s.models.config import SysConfig
@@ -54,28 +53,6 @@ class RenderError(TerasliceError):
     """A template produced something other than the one expected object (a bug, not user input)."""
 
 
-def _unencodable(value: Any) -> Any:
-    if isinstance(value, Undefined):
-        str(value)  # StrictUndefined raises UndefinedError naming the missing variable
-    raise TypeError(f"{type(value).__name__} cannot enter a manifest")
-
-
-# json.dumps builds a new C encoder on every call, which dominated render time; keep one
-# (same settings as json.dumps' defaults, compact separators, NaN refused).
-_C_ENCODER = (
-    c_make_encoder(None, _unencodable, encode_basestring_ascii, None, ":", ",", False, False, False)
-    if c_make_encoder is not None
-    else None
-)
-
-
-def _quote(value: Any) -> str:
-    """The ONE way values enter templates: their JSON text (parsed back by json.loads)."""
-    if _C_ENCODER is None:  # pragma: no cover - CPython always has the C accelerator
-        return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_unencodable)
-    return "".join(_C_ENCODER(value, 0))
-
-
 _ENV = Environment(
     loader=PackageLoader("teraslice_k8s.kubernetes", "templates"),
     undefined=StrictUndefined,
@@ -83,7 +60,9 @@ _ENV = Environment(
     keep_trailing_newline=True,
     auto_reload=False,  # templates ship with the package; skip a stat() per render
 )
-_ENV.filters["q"] = _quote
+_ENV.filters["q"] = quote
+# The templates use no globals (range, dict, ...); without them Jinja copies nothing per render.
+_ENV.globals.clear()
 
 _TEMPLATES: dict[ManifestKind, tuple[str, str, str]] = {
     "job": ("execution_controller_job.json.j2", "batch/v1", "Job"),
@@ -104,8 +83,8 @@ def _render(ctx: RenderContext, config: SysConfig) -> dict[str, Any]:
     name, api_version, kind = _TEMPLATES[ctx.kind]
     text = _template(name).render(ctx=ctx, pod=ctx.pod)
     try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
+        manifest = parse(text)
+    except ValueError as exc:
         raise RenderError(f"{name} produced invalid JSON: {exc}") from None
     metadata = manifest.get("metadata") if isinstance(manifest, dict) else None
     if not (

@@ -13,6 +13,7 @@ import pytest
 
 from teraslice_k8s.kubernetes import render as render_module
 from teraslice_k8s.kubernetes.context import build_context, encode_execution
+from teraslice_k8s.kubernetes.jsontext import js_json_bytes, parse, quote
 from teraslice_k8s.kubernetes.render import (
     OwnerRef,
     RenderError,
@@ -55,13 +56,34 @@ def test_environment_settings() -> None:
 
 
 def test_quote_filter_is_json() -> None:
-    quote = render_module._quote
+    assert render_module._ENV.filters["q"] is quote
     assert quote('a"b\n{{c}}') == '"a\\"b\\n{{c}}"'
-    assert quote({"k": [1, 0.5, None, True]}) == '{"k":[1,0.5,null,true]}'
-    with pytest.raises(ValueError, match="Out of range float"):
-        quote(float("nan"))
+    assert quote({"k": [1, 0.5, None, True], "t": ("x",)}) == '{"k":[1,0.5,null,true],"t":["x"]}'
+    assert quote("é😀\x85") == '"é😀\x85"'
+    assert parse(quote("é😀\x85\ud800")) == "é😀\x85\ud800"
+    assert parse(quote(2**70)) == 2**70
     with pytest.raises(TypeError, match="set cannot enter a manifest"):
         quote({1, 2})
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ({"a": 1.0, "b": [2.0, 0.5]}, b'{"a":1,"b":[2,0.5]}'),
+        (1e16, b"10000000000000000"),
+        (1e20, b"100000000000000000000"),
+        (1e21, b"1e+21"),
+        (1e-6, b"0.000001"),
+        (-2.5e-6, b"-0.0000025"),
+        (1e-7, b"1e-7"),
+        (float("nan"), b"null"),
+        (-0.0, b"0"),
+        ({"s": "v1.0", "id": "b15e-1"}, b'{"s":"v1.0","id":"b15e-1"}'),
+        ({"a": "\ud800é"}, b'{"a":"\\ud800\\u00e9"}'),
+    ],
+)
+def test_ex_numbers_as_json_stringify(value: Any, text: bytes) -> None:
+    assert js_json_bytes(value) == text
 
 
 def test_wrong_template_output_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
