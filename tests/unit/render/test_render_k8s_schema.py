@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +35,8 @@ def golden_documents() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def cached_schemas() -> Iterator[None]:
-    # kubernetes_validate re-reads and re-parses the (large) schema files on every call;
-    # memoising the reader for this module only makes validating hundreds of manifests
-    # against thirteen versions take seconds instead of minutes. Nothing else changes.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            kv_utils, "schema_contents", functools.lru_cache(maxsize=None)(kv_utils.schema_contents)
-        )
-        yield
+def _schemas(cached_k8s_schemas: None) -> None:
+    """Every test here validates; share the memoised schema reader."""
 
 
 def test_versions_cover_125_to_newest() -> None:

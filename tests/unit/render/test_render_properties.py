@@ -13,6 +13,8 @@ import base64
 import json
 from typing import Any
 
+import kubernetes_validate
+import kubernetes_validate.utils as kv_utils
 import yaml
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
@@ -53,6 +55,7 @@ def mostly_valid(valid: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.one_of(valid, valid, valid, hostile_text)
 
 
+NEWEST = kv_utils.latest_version()
 STANDARD_LABELS = {
     "app.kubernetes.io/name",
     "app.kubernetes.io/component",
@@ -134,7 +137,9 @@ def check_manifest(doc: dict[str, Any], job: dict[str, Any], config: SysConfig) 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(inputs())
-def test_hostile_inputs_render_safely_or_are_refused(data: tuple[dict[str, Any], dict[str, Any]]) -> None:
+def test_hostile_inputs_render_safely_or_are_refused(
+    cached_k8s_schemas: None, data: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
     teraslice, raw = data
     try:
         config = parse_config({"teraslice": teraslice})
@@ -155,6 +160,7 @@ def test_hostile_inputs_render_safely_or_are_refused(data: tuple[dict[str, Any],
     assert [m["kind"] for m in manifests] == ["Job", "Service", "Deployment"]
     for manifest in manifests:
         check_manifest(manifest, job, config)
+        kubernetes_validate.validate(manifest, NEWEST, strict=True)
 
 
 @settings(max_examples=100, deadline=None)
