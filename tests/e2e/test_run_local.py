@@ -190,6 +190,10 @@ def local(tmp_path: Path) -> Iterator[Local]:
 SLOW_JOB = {
     "operations": [{"_op": "data_generator", "size": 6, "slice_size": 1}, {"_op": "delay", "ms": 400}],
 }
+#: Runs for 40 x 400 ms / workers: long enough to be interrupted whatever the machine's load.
+LONG_JOB = {
+    "operations": [{"_op": "data_generator", "size": 40, "slice_size": 1}, {"_op": "delay", "ms": 400}],
+}
 
 
 def test_local_backend_events_and_cluster_state(local: Local) -> None:
@@ -228,7 +232,7 @@ def test_worker_killed_mid_slice_is_redispatched_and_counted_once(local: Local) 
 
 
 def test_killed_controller_is_reported_with_exit_code_and_output(local: Local) -> None:
-    ex_id = local.submit(SLOW_JOB)
+    ex_id = local.submit(LONG_JOB)
     wait_for(lambda: local.status(ex_id) == "running", "running")
     (ec_pid,) = local.backend.processes(ex_id)["execution_controller"]
     os.kill(ec_pid, signal.SIGKILL)
@@ -271,7 +275,7 @@ def _running_ex(tmp_path: Path) -> tuple[SqliteStore, str]:
 
 
 def test_run_marks_the_execution_failed_when_the_controller_dies(tmp_path: Path) -> None:
-    proc = _start_run(tmp_path, {"name": "ec-dies", "workers": 1, **SLOW_JOB})
+    proc = _start_run(tmp_path, {"name": "ec-dies", "workers": 1, **LONG_JOB})
     store, ex_id = _running_ex(tmp_path)
     roles = wait_for(lambda: children_by_role(proc.pid).get("execution_controller"), "controller process")
     os.kill(roles[0], signal.SIGKILL)
@@ -286,7 +290,7 @@ def test_run_marks_the_execution_failed_when_the_controller_dies(tmp_path: Path)
 
 
 def test_stopping_a_run_mid_way_ends_stopped_with_no_processes_left(tmp_path: Path) -> None:
-    proc = _start_run(tmp_path, {"name": "stop-me", "workers": 2, **SLOW_JOB})
+    proc = _start_run(tmp_path, {"name": "stop-me", "workers": 2, **LONG_JOB})
     store, ex_id = _running_ex(tmp_path)
     workers = wait_for(lambda: children_by_role(proc.pid).get("worker"), "worker processes")
     wait_for(lambda: any(s["state"] == "completed" for s in slices(store, ex_id)), "a completed slice")
