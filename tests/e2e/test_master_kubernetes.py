@@ -208,7 +208,9 @@ class Kubelet:
             if component == "execution_controller" and code == 0:
                 status = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
                 self.emulator.apply(
-                    "batch/v1/jobs", NAMESPACE, {"metadata": owner["metadata"], "status": status}
+                    "batch/v1/jobs",
+                    NAMESPACE,
+                    {"metadata": {"name": owner["metadata"]["name"]}, "status": status},
                 )
         with self.cond:
             self.cond.notify_all()
@@ -240,8 +242,12 @@ class Kubelet:
         ]
 
     def wait_gone(self, ex_id: str) -> list[tuple[str, str]]:
+        """Wait (bounded) until no object of ``ex_id`` is left; woken by every change the
+        harness sees, and re-checking every 0.2 s for changes it does not watch (pods)."""
+        deadline = time.monotonic() + TIMEOUT
         with self.cond:
-            self.cond.wait_for(lambda: not self.objects_of(ex_id), TIMEOUT)
+            while self.objects_of(ex_id) and time.monotonic() < deadline:
+                self.cond.wait(0.2)
         return self.objects_of(ex_id)
 
 
