@@ -135,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config)
+        if not config.teraslice.is_kubernetes:
+            message = "must be kubernetes or kubernetesV2 to render Kubernetes manifests"
+            raise ValidationError([Problem("teraslice.cluster_manager_type", message)], subject="config")
         execution = build_execution(args, config)
         owner = default_owner(execution, config)
         if args.owner_uid:

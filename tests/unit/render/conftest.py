@@ -7,6 +7,7 @@ line, so ``--update-golden`` works when this folder is named: ``pytest tests/uni
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Iterator
@@ -23,12 +24,13 @@ GOLDEN_DIR = Path(__file__).resolve().parents[2] / "golden" / "render"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--update-golden",
-        action="store_true",
-        default=False,
-        help="rewrite tests/golden/render/*.yaml from the current renderer instead of comparing",
-    )
+    with contextlib.suppress(ValueError):  # already registered by a parent conftest
+        parser.addoption(
+            "--update-golden",
+            action="store_true",
+            default=False,
+            help="rewrite tests/golden/*/*.yaml from the current code instead of comparing",
+        )
 
 
 class Golden:

@@ -144,3 +144,12 @@ def test_job_and_execution_are_exclusive(capsys: pytest.CaptureFixture[str]) -> 
         main(["render", "--config", CONFIG, "--job", JOB, "--execution", JOB])
     assert info.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_local_cluster_config_cannot_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "teraslice.yaml"
+    path.write_text("teraslice:\n  name: local1\n")
+    code, out, err = run(capsys, "--config", str(path), "--job", JOB)
+    assert (code, out) == (2, "")
+    rule = "must be kubernetes or kubernetesV2 to render Kubernetes manifests"
+    assert err.splitlines() == [f"config: teraslice.cluster_manager_type: {rule}"]
