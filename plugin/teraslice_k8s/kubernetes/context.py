@@ -121,8 +121,10 @@ def _worker_resources(ex: Mapping[str, Any], config: SysConfig) -> tuple[dict[st
     elif truthy(ex.get("memory")) or truthy(ts.memory):
         max_memory = ex.get("memory") if truthy(ex.get("memory")) else ts.memory
         requests["memory"] = limits["memory"] = max_memory
-    resources = {key: {k: js_number(v) for k, v in value.items()} for key, value in
-                 (("requests", requests), ("limits", limits)) if value}  # fmt: skip
+    resources = {}
+    for key, amounts in (("requests", requests), ("limits", limits)):
+        if amounts:  # Teraslice leaves an empty map here; we omit it
+            resources[key] = {name: js_number(amount) for name, amount in amounts.items()}
     return resources, max_memory
 
 
@@ -344,10 +346,17 @@ def build_context(
     ex_id = n.label_value(str(execution["ex_id"]))
     owners = None
     if owner is not None:
-        owners = (
-            {"apiVersion": "batch/v1", "controller": False, "blockOwnerDeletion": False,
-             "kind": "Job", "name": owner.name, "uid": owner.uid},
-        )  # fmt: skip
+        # Teraslice's reference: not the controller, no blocking; deleting the Job removes both.
+        reference = {
+            "apiVersion": "batch/v1",
+            "controller": False,
+            "blockOwnerDeletion": False,
+            "kind": "Job",
+            "name": owner.name,
+            "uid": owner.uid,
+        }
+        owners = (reference,)
+    namespace = config.teraslice.kubernetes_namespace
     if kind == "service":
         labels = {
             n.NAME_LABEL: n.APP_NAME,
@@ -356,8 +365,7 @@ def build_context(
             n.JOB_ID_LABEL: n.label_value(str(execution["job_id"])),
         }
         selector = {n.COMPONENT_LABEL: component, n.EX_ID_LABEL: ex_id}
-        return RenderContext(kind, names.service, config.teraslice.kubernetes_namespace, labels, owners,
-                             selector, None, None)  # fmt: skip
+        return RenderContext(kind, names.service, namespace, labels, owners, selector, None, None)
     labels = _labels(execution, config, component)
     if kind == "job":
         relocatable = execution.get("relocatable")
@@ -366,6 +374,4 @@ def build_context(
     selector = {n.NAME_LABEL: n.APP_NAME, n.COMPONENT_LABEL: component, n.EX_ID_LABEL: ex_id}
     replicas = int(execution.get("workers", 1)) if kind == "deployment" else None
     pod = _pod(execution, config, kind, labels)
-    return RenderContext(
-        kind, name, config.teraslice.kubernetes_namespace, labels, owners, selector, replicas, pod
-    )
+    return RenderContext(kind, name, namespace, labels, owners, selector, replicas, pod)
