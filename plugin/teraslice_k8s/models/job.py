@@ -312,7 +312,7 @@ def _cross_field_problems(job: Mapping[str, Any], config: SysConfig) -> list[Pro
 def _duplicate_problems(job: Mapping[str, Any]) -> list[Problem]:
     """Uniqueness rules, and the operations count (a reader and at least one processor)."""
     problems: list[Problem] = []
-    operations = job.get("operations")
+    operations = job.get("operations", [])
     if isinstance(operations, list) and len(operations) < 2:
         problems.append(Problem("operations", "must have at least 2 items (a reader and a processor)"))
     checks = (("volumes", "name"), ("volumes", "path"), ("apis", "_name"))

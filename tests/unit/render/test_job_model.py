@@ -245,6 +245,13 @@ def test_op_validator_problems_are_merged() -> None:
     assert calls == [(OPS, [])]
 
 
+@pytest.mark.parametrize("config", [K8S, LOCAL], ids=["kubernetes", "local"])
+def test_operations_are_required(config: SysConfig) -> None:
+    assert problems({"name": "x"}, config) == [
+        "operations: must have at least 2 items (a reader and a processor)"
+    ]
+
+
 def test_not_an_object() -> None:
     with pytest.raises(ValidationError, match="a job must be a JSON object"):
         validate_job([], K8S)  # type: ignore[arg-type]
