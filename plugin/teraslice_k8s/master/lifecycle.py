@@ -186,8 +186,9 @@ class Lifecycle:
             elif status in LIVING_STATUSES and status not in _ALLOCATING:
                 self._fail(ex_id, event.reason or f"all processes of execution {ex_id} are gone")
             return
-        # The controller ended (its Job completed or failed).
-        if status in LIVING_STATUSES and status != ExStatus.STOPPING and status not in _ALLOCATING:
+        # The controller ended (its Job completed or failed). Mid-allocation (`scheduling`) the
+        # failure is recorded too; the allocator then sees the refused transition and cleans up.
+        if status in LIVING_STATUSES and status not in (ExStatus.STOPPING, ExStatus.PENDING):
             if event.kind == EventKind.CONTROLLER_FAILED:
                 reason = event.reason or "the execution controller failed"
             else:

@@ -184,6 +184,37 @@ def test_gone(
         assert ex["_failureReason"] == "pods deleted"
 
 
+def test_controller_failing_during_allocation_keeps_the_kubernetes_reason(
+    store: SqliteStore, backend: RecordingBackend, allocator: Allocator, lifecycle: Lifecycle
+) -> None:
+    ex_id = make_ex(store)
+    original = backend.allocate_controller
+    reason = "pod ts-exc-x: ErrImagePull: image not found"
+
+    def allocate_then_fail(execution: Any) -> Any:
+        address = original(execution)
+        lifecycle.handle(BackendEvent(ex_id, EventKind.CONTROLLER_FAILED, reason))
+        return address
+
+    backend.allocate_controller = allocate_then_fail  # type: ignore[method-assign]
+    allocator.allocate(ex_id)
+    ex = store.get_execution(ex_id)
+    assert (ex["_status"], ex["_failureReason"]) == ("failed", reason)
+    assert backend.names() == ["allocate_controller", "stop_execution", "stop_execution"]
+
+
+def test_stopping_a_queued_execution(
+    store: SqliteStore, backend: RecordingBackend, allocator: Allocator, lifecycle: Lifecycle
+) -> None:
+    ex_id = make_ex(store)
+    allocator.enqueue(ex_id)
+    assert lifecycle.request_stop(ex_id)["_status"] == "stopping"
+    lifecycle.check_stops()
+    assert store.get_execution(ex_id)["_status"] == "stopped"
+    allocator.allocate(ex_id)  # its turn comes: skipped
+    assert backend.names() == ["stop_execution"]
+
+
 def test_event_of_unknown_execution_removes_its_objects(
     backend: RecordingBackend, lifecycle: Lifecycle
 ) -> None:
