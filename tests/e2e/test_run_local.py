@@ -111,6 +111,26 @@ def test_run_main_example_job_completes_with_exact_record_count(tmp_path: Path) 
     store.close()
 
 
+def test_run_shows_stdout_operation_output(tmp_path: Path) -> None:
+    job = ROOT / "examples" / "jobs" / "data-generator-stdout.json"
+    proc = subprocess.run(
+        [*CLI, "run", str(job), "--data-dir", str(tmp_path / "d"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    records = [json.loads(line) for line in lines[:-1]]
+    assert len(records) == 10
+    assert {tuple(sorted(r)) for r in records} == {
+        ("bytes", "created", "ip", "ipv6", "location", "url", "userAgent", "uuid")
+    }
+    assert json.loads(lines[-1])["records"] == 10
+
+
 def test_run_rejects_an_invalid_job_with_field_paths(tmp_path: Path) -> None:
     job = write_job(
         tmp_path, {"name": "bad", "operations": [{"_op": "data_generator", "size": 0}, {"_op": "foo"}]}

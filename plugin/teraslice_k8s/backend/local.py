@@ -92,12 +92,16 @@ class LocalBackend:
         shutdown_timeout: float = 60.0,
         env: Mapping[str, str] | None = None,
         poll_interval: float = 0.1,
+        worker_stdout_passthrough: bool = False,
     ) -> None:
         self.config_path = str(config_path) if config_path else None
         self.log_dir = Path(log_dir)
         self.shutdown_timeout = shutdown_timeout
         self.extra_env = dict(env or {})
         self.poll_interval = poll_interval
+        #: Workers' stdout goes to this process's stdout (``stdout`` operation output), their
+        #: stderr (logs) still to the log file.
+        self.worker_stdout_passthrough = worker_stdout_passthrough
         self._lock = threading.RLock()
         self._executions: dict[str, _Execution] = {}
         self._listener: EventListener | None = None
@@ -141,14 +145,15 @@ class LocalBackend:
         folder = self.log_dir / state.ex_id
         folder.mkdir(parents=True, exist_ok=True)
         log_path = folder / f"{name}.log"
+        passthrough = node_type == "worker" and self.worker_stdout_passthrough
         log_file = open(log_path, "ab")  # noqa: SIM115 - owned by _Proc, closed when reaped
         try:
             popen = subprocess.Popen(
                 [sys.executable, "-m", "teraslice_k8s.runtime"],
                 env=self._env(state.execution, node_type, state.port),
                 stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
+                stdout=None if passthrough else log_file,
+                stderr=log_file if passthrough else subprocess.STDOUT,
                 start_new_session=True,
             )
         except OSError as exc:

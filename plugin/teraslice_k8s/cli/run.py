@@ -4,7 +4,8 @@ Validates the job (invalid: field paths on stderr, exit 2), stores the job and a
 execution in the configured store (default: SQLite at ``<data-dir>/state.sqlite``), starts it
 with the master's allocator on the :class:`~teraslice_k8s.backend.local.LocalBackend`
 (``pending -> scheduling -> initializing``, then the controller takes over), shows progress
-(slices, records, records/s) read from the controller's ``/analytics``, prints a summary and
+(slices, records, records/s) read from the controller's ``/analytics`` (not for jobs with a
+``stdout`` operation: their workers print to this terminal instead), prints a summary and
 exits 0 iff the execution ``completed`` (1 otherwise). Ctrl-C stops the execution
 (``stopping`` -> the controller writes ``stopped``).
 
@@ -148,6 +149,7 @@ class _Runner:
             config_path=self.config_path,
             log_dir=self.data_dir / "logs",
             shutdown_timeout=shutdown_timeout,
+            worker_stdout_passthrough=self.prints_records,
         )
         backend.start(self.events.put)
         previous = signal.signal(signal.SIGINT, self._interrupt)
@@ -163,6 +165,13 @@ class _Runner:
         store.close()
         return code
 
+    @property
+    def prints_records(self) -> bool:
+        """The job has a ``stdout`` operation: its output is shown, not logged."""
+        return any(
+            str(op.get("_op", "")).split("@")[0] == "stdout" for op in self.validated.get("operations", [])
+        )
+
     def _interrupt(self, _sig: int, _frame: Any) -> None:
         self.interrupted = True
 
@@ -171,7 +180,8 @@ class _Runner:
         from teraslice_k8s.backend.base import EventKind
         from teraslice_k8s.models.execution import ExStatus, InvalidTransition, is_terminal
 
-        progress = _Progress(self.validated, enabled=not self.args.no_progress)
+        # Records printed by workers would tear the live progress bar apart.
+        progress = _Progress(self.validated, enabled=not (self.args.no_progress or self.prints_records))
         controller_exit: Any = None
         stop_sent = False
         with progress:

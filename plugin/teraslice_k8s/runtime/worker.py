@@ -127,7 +127,13 @@ class Worker:
                     if done:
                         return 0
             except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
-                log.info("controller %s unreachable: %s", self.url, exc)
+                # Expected while the controller starts; worth a line only once it had answered.
+                log.log(
+                    logging.INFO if connected_once else logging.DEBUG,
+                    "controller %s unreachable: %s",
+                    self.url,
+                    exc,
+                )
             if self.stopping.is_set() and not self.busy:
                 return 0
             if time.monotonic() >= deadline:
