@@ -6,7 +6,7 @@ with the master's allocator on the :class:`~teraslice_k8s.backend.local.LocalBac
 (``pending -> scheduling -> initializing``, then the controller takes over), shows progress
 (slices, records, records/s) read from the controller's ``/analytics`` (not for jobs with a
 ``stdout`` operation: their workers print to this terminal instead), prints a summary and
-exits 0 iff the execution ``completed`` (1 otherwise). Ctrl-C stops the execution
+exits 0 iff the execution ``completed`` (1 otherwise). Ctrl-C (or SIGTERM) stops the execution
 (``stopping`` -> the controller writes ``stopped``).
 
 If the controller process dies, the execution is marked ``failed`` with the exit code and the
@@ -152,13 +152,14 @@ class _Runner:
             worker_stdout_passthrough=self.prints_records,
         )
         backend.start(self.events.put)
-        previous = signal.signal(signal.SIGINT, self._interrupt)
+        previous = {sig: signal.signal(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         started = time.monotonic()
         try:
             Allocator(store, backend).allocate(self.ex_id)
             final = self._follow(store, backend)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             backend.close()
         duration = time.monotonic() - started
         code = self._summary(store, final, duration)
