@@ -12,33 +12,35 @@ JSON is pretty-printed with 4 spaces like Teraslice's express app; tables are
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from teraslice_k8s import __version__
 from teraslice_k8s.errors import ValidationError
-from teraslice_k8s.master import tables
+from teraslice_k8s.master import params, tables
 from teraslice_k8s.master.errors import ApiError
 from teraslice_k8s.master.metrics import metrics_response
+from teraslice_k8s.master.responses import (
+    PrettyJSONResponse,
+    RenderedCache,
+    TrailingSlashMiddleware,
+    error_response,
+    json_bytes_response,
+    render_json,
+)
 from teraslice_k8s.master.service import MasterService
-from teraslice_k8s.models.execution import InvalidStatus, InvalidTransition, parse_status
-from teraslice_k8s.store.base import ExFilter, JobFilter, Page, RecordExists, RecordNotFound
+from teraslice_k8s.models.execution import InvalidStatus, InvalidTransition
+from teraslice_k8s.store.base import ExFilter, JobFilter, RecordExists, RecordNotFound
 
 log = logging.getLogger(__name__)
 
-JSON_MEDIA_TYPES = ("application/json", "application/x-www-form-urlencoded")
 #: How long a rendered ``/cluster/state`` is shared between requests (seconds).
 CLUSTER_STATE_TTL = 1.0
 #: Upper bound on how long a rendered job listing is reused (jobs written by another process,
@@ -54,202 +56,6 @@ _JOB_BODY = {
         },
     }
 }
-
-
-class PrettyJSONResponse(JSONResponse):
-    """JSON with 4-space indentation, as Teraslice's ``app.set('json spaces', 4)``."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, indent=4, ensure_ascii=False).encode("utf-8")
-
-
-def render_json(content: Any) -> bytes:
-    return json.dumps(content, indent=4, ensure_ascii=False).encode("utf-8")
-
-
-def json_bytes_response(body: bytes) -> Response:
-    return Response(body, media_type="application/json")
-
-
-class RenderedCache:
-    """Rendered response bodies by key (thread-safe, bounded), stale-while-revalidate.
-
-    A body is fresh for ``ttl`` seconds; after that it is still served while one background
-    thread renders its replacement, so no request waits on a re-render and concurrent misses
-    render once. Keys that change with the data (e.g. a write generation) make a write visible
-    at once; the TTL bounds the staleness of data this process cannot see being written.
-    """
-
-    def __init__(self, ttl: float, max_entries: int = 256) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[Any, tuple[float, bytes]] = {}
-        self._rendering: dict[Any, threading.Lock] = {}
-        self._refreshing: set[Any] = set()
-        self._lock = threading.Lock()
-        self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ts-render")
-
-    def get(self, key: Any) -> bytes | None:
-        """The body for ``key`` if there is one (fresh or not)."""
-        with self._lock:
-            entry = self._entries.get(key)
-        return None if entry is None else entry[1]
-
-    def put(self, key: Any, body: bytes) -> None:
-        with self._lock:
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + self.ttl, body)
-
-    def get_or_render(self, key: Any, render: Callable[[], bytes]) -> bytes:
-        """The body for ``key``; renders it (once for all waiting callers) when there is none."""
-        with self._lock:
-            entry = self._entries.get(key)
-            stale = entry is not None and entry[0] < time.monotonic() and key not in self._refreshing
-            if stale:
-                self._refreshing.add(key)
-        if entry is not None:
-            if stale:
-                self._refresher.submit(self._refresh, key, render)
-            return entry[1]
-        with self._lock:
-            key_lock = self._rendering.setdefault(key, threading.Lock())
-        with key_lock:
-            body = self.get(key)
-            if body is None:
-                body = render()
-                self.put(key, body)
-        return body
-
-    def _refresh(self, key: Any, render: Callable[[], bytes]) -> None:
-        try:
-            self.put(key, render())
-        except Exception:
-            log.exception("re-rendering a cached response failed; the old one stays in use")
-        finally:
-            with self._lock:
-                self._refreshing.discard(key)
-
-
-class TrailingSlashMiddleware:
-    """``/jobs/`` is ``/jobs``, as in Teraslice's (non-strict) express routing; no redirect."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and len(path) > 1 and path.endswith("/") and path != "/v1/":
-            scope = {**scope, "path": path.rstrip("/") or "/"}
-        await self.app(scope, receive, send)
-
-
-def error_response(status: int, message: str, problems: list[str] | None = None) -> PrettyJSONResponse:
-    body: dict[str, Any] = {"error": status, "message": message}
-    if problems:
-        body["problems"] = problems
-    return PrettyJSONResponse(body, status_code=status)
-
-
-# -- query options ----------------------------------------------------------------------------
-
-
-def _truthy(value: str | None, default: bool) -> bool:
-    """``true``/``1``/``yes`` or a bare ``?flag`` -> True; ``false``/``0``/``no`` -> False."""
-    if value is None:
-        return default
-    text = value.strip().lower()
-    if text in ("", "true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    raise ApiError(400, f'"{value}" is not a boolean, use true or false')
-
-
-def _int_option(params: Mapping[str, str], name: str, default: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} parameter must be a integer, got {raw}") from None
-
-
-def _page(params: Mapping[str, str], default_sort: str = "_updated:desc") -> Page:
-    if params.get("filter"):
-        raise ApiError(400, "the filter query option (a Lucene query) is not supported by this master")
-    return Page(
-        size=_int_option(params, "size", 100),
-        from_=_int_option(params, "from", 0),
-        sort=params.get("sort") or default_sort,
-    )
-
-
-def _deleted(params: Mapping[str, str]) -> bool:
-    value = params.get("deleted", "")
-    if value not in ("", "true", "false"):
-        raise ApiError(400, "deleted query option must true or false")
-    return value == "true"
-
-
-def _active(params: Mapping[str, str]) -> bool | None:
-    value = params.get("active")
-    if value is None or value == "":
-        return None
-    if value not in ("true", "false"):
-        raise ApiError(400, "active query option must be true or false")
-    return value == "true"
-
-
-def _ex_fields(params: Mapping[str, str]) -> list[str] | None:
-    value = params.get("ex")
-    return None if value is None else [f.strip() for f in value.split(",")]
-
-
-def _statuses(params: Mapping[str, str]) -> tuple[str, ...]:
-    value = (params.get("status") or "").strip()
-    if value in ("", "*"):
-        return ()
-    try:
-        return tuple(parse_status(s.strip()).value for s in value.split(",") if s.strip())
-    except InvalidStatus as err:
-        raise ApiError(400, str(err)) from None
-
-
-def _workers_option(params: Mapping[str, str]) -> tuple[str, int]:
-    given = [(key, params[key]) for key in ("add", "remove", "total") if key in params]
-    message = "Must provide a valid worker parameter(add/remove/total) that is a number and greater than zero"
-    if len(given) != 1:
-        raise ApiError(400, message)
-    key, raw = given[0]
-    try:
-        count = int(raw)
-    except ValueError:
-        raise ApiError(400, message) from None
-    if count <= 0:
-        raise ApiError(400, message)
-    return ("set" if key == "total" else key), count
-
-
-async def _json_body(request: Request) -> Any:
-    """The parsed body (§1.1): JSON under ``application/json`` or form content types.
-
-    No body -> ``None``; an empty body with a JSON content type -> ``{}``; malformed -> 400;
-    a body with another content type -> 415.
-    """
-    raw = await request.body()
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media and media not in JSON_MEDIA_TYPES:
-        if not raw:
-            return None
-        raise ApiError(415, f"unsupported content type {media}, send the job as application/json")
-    if not raw:
-        return {} if media else None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the json submitted is malformed") from None
 
 
 _EXPECTED = (ApiError, RecordNotFound, RecordExists, InvalidTransition, InvalidStatus, ValidationError)
@@ -329,15 +135,15 @@ def create_app(service: MasterService) -> FastAPI:
     # jobs
     @api.post("/jobs", summary="Submit a job (start defaults to true)", openapi_extra=_JOB_BODY)
     async def submit_job(request: Request) -> Any:
-        body = await _json_body(request)
+        body = await params.json_body(request)
         start = request.query_params.get("start") != "false"
         return await call(service.submit_job, body, start=start)
 
     @api.get("/jobs", summary="List jobs")
     async def list_jobs(request: Request) -> Any:
         q = request.query_params
-        flt = JobFilter(active=_active(q), deleted=_deleted(q))
-        page, ex_fields = _page(q), _ex_fields(q)
+        flt = JobFilter(active=params.active(q), deleted=params.deleted(q))
+        page, ex_fields = params.page(q), params.ex_fields(q)
         if ex_fields is not None:  # carries execution fields the controllers write: no cache
             return await call(service.list_jobs, flt, page, ex_fields)
         # Only this master writes jobs: a listing stays valid until its next job write.
@@ -351,11 +157,11 @@ def create_app(service: MasterService) -> FastAPI:
 
     @api.get("/jobs/{job_id}", summary="Get a job")
     async def get_job(job_id: str, request: Request) -> Any:
-        return await call(service.get_job, job_id, _ex_fields(request.query_params))
+        return await call(service.get_job, job_id, params.ex_fields(request.query_params))
 
     @api.put("/jobs/{job_id}", summary="Replace a job", openapi_extra=_JOB_BODY)
     async def update_job(job_id: str, request: Request) -> Any:
-        return await call(service.update_job, job_id, await _json_body(request))
+        return await call(service.update_job, job_id, await params.json_body(request))
 
     @api.delete("/jobs/{job_id}", summary="Soft-delete a job and its executions")
     async def delete_job(job_id: str) -> Any:
@@ -389,7 +195,7 @@ def create_app(service: MasterService) -> FastAPI:
 
     @api.get("/jobs/{job_id}/errors", summary="Slice errors of a job's latest execution")
     async def job_errors(job_id: str, request: Request) -> Any:
-        page = _page(request.query_params)
+        page = params.page(request.query_params)
         return await call(lambda: service.errors(ex_of_job(job_id), page))
 
     @api.get("/jobs/{job_id}/controller", summary="Controller statistics of a job's latest execution")
@@ -401,12 +207,12 @@ def create_app(service: MasterService) -> FastAPI:
     @api.get("/ex", summary="List executions")
     async def list_ex(request: Request) -> Any:
         q = request.query_params
-        flt = ExFilter(statuses=_statuses(q), deleted=_deleted(q))
-        return await call(service.list_executions, flt, _page(q))
+        flt = ExFilter(statuses=params.statuses(q), deleted=params.deleted(q))
+        return await call(service.list_executions, flt, params.page(q))
 
     @api.get("/ex/errors", summary="Slice errors of every execution")
     async def all_errors(request: Request) -> Any:
-        return await call(service.errors, None, _page(request.query_params))
+        return await call(service.errors, None, params.page(request.query_params))
 
     @api.get("/ex/{ex_id}", summary="Get an execution")
     async def get_ex(ex_id: str) -> Any:
@@ -414,7 +220,7 @@ def create_app(service: MasterService) -> FastAPI:
 
     @api.get("/ex/{ex_id}/errors", summary="Slice errors of an execution")
     async def ex_errors(ex_id: str, request: Request) -> Any:
-        return await call(service.errors, ex_id, _page(request.query_params))
+        return await call(service.errors, ex_id, params.page(request.query_params))
 
     @api.get("/ex/{ex_id}/controller", summary="Controller statistics of an execution")
     @api.get("/ex/{ex_id}/slicer", include_in_schema=False)
@@ -431,9 +237,9 @@ def create_app(service: MasterService) -> FastAPI:
         @api.post(prefix + "/_stop", summary="Stop (query: timeout ms, blocking, force)")
         async def stop(item_id: str, request: Request) -> Any:
             q = request.query_params
-            force = _truthy(q.get("force"), False)
-            blocking = _truthy(q.get("blocking"), True)
-            timeout = _int_option(q, "timeout", -1)
+            force = params.truthy(q.get("force"), False)
+            blocking = params.truthy(q.get("blocking"), True)
+            timeout = params.int_option(q, "timeout", -1)
             return await call(
                 lambda: service.stop(
                     resolve(item_id),
@@ -453,7 +259,7 @@ def create_app(service: MasterService) -> FastAPI:
 
         @api.post(prefix + "/_workers", summary="Scale workers (exactly one of add, remove, total)")
         async def workers(item_id: str, request: Request) -> Any:
-            action, count = _workers_option(request.query_params)
+            action, count = params.workers_option(request.query_params)
             return await call(lambda: service.scale_workers(resolve(item_id), action, count))
 
     control_routes("/jobs/{item_id}", ex_of_job)
@@ -479,23 +285,27 @@ def _install_root_routes(app: FastAPI, service: MasterService) -> None:
     @app.get("/txt/jobs", response_class=HTMLResponse, summary="Jobs as a text table")
     async def txt_jobs(request: Request) -> Any:
         q, headers = opts(request)
-        deleted = _deleted(q)
-        jobs = await _call(service.list_jobs, JobFilter(active=_active(q), deleted=deleted), _page(q))
+        deleted = params.deleted(q)
+        jobs = await _call(
+            service.list_jobs, JobFilter(active=params.active(q), deleted=deleted), params.page(q)
+        )
         defaults = tables.JOB_COLUMNS + (("_deleted_on",) if deleted else ())
         return table(tables.render(jobs, tables.columns(q.get("fields"), defaults), headers=headers))
 
     @app.get("/txt/ex", response_class=HTMLResponse, summary="Executions as a text table")
     async def txt_ex(request: Request) -> Any:
         q, headers = opts(request)
-        deleted = _deleted(q)
-        exs = await _call(service.list_executions, ExFilter(statuses=_statuses(q), deleted=deleted), _page(q))
+        deleted = params.deleted(q)
+        exs = await _call(
+            service.list_executions, ExFilter(statuses=params.statuses(q), deleted=deleted), params.page(q)
+        )
         defaults = tables.EX_COLUMNS + (("_deleted_on",) if deleted else ())
         return table(tables.render(exs, tables.columns(q.get("fields"), defaults), headers=headers))
 
     @app.get("/txt/workers", response_class=HTMLResponse, summary="Workers as a text table")
     async def txt_workers(request: Request) -> Any:
         q, headers = opts(request)
-        page = _page(q)
+        page = params.page(q)
         state = await _call(service.cluster_state)
         items = tables.worker_items(state)[page.from_ : page.from_ + page.size]
         k8s = service.backend.clustering_type.startswith("kubernetes")

@@ -19,21 +19,21 @@ import platform
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from teraslice_k8s import TERASLICE_COMPAT_VERSION
 from teraslice_k8s.backend.base import Backend, BackendError
 from teraslice_k8s.errors import ValidationError
+from teraslice_k8s.master import records
 from teraslice_k8s.master.allocator import Allocator
 from teraslice_k8s.master.controller_client import ControllerClient, ControllerUnavailable
+from teraslice_k8s.master.controllers import ControllerStats
 from teraslice_k8s.master.errors import ApiError
 from teraslice_k8s.master.lifecycle import Lifecycle
 from teraslice_k8s.master.settings import MasterSettings
 from teraslice_k8s.master.validation import JobValidator, SpecPreparer, ValidatedJob, job_spec
 from teraslice_k8s.models.execution import (
     LIVING_STATUSES,
-    RUNNING_STATUSES,
     TERMINAL_STATUSES,
     ExStatus,
     is_terminal,
@@ -47,37 +47,6 @@ log = logging.getLogger(__name__)
 NODE_VERSION = "v22.12.0"
 CLEANUP_TYPES = ("all", "errors", "pending")
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
-#: Keys removed from a source execution when it is copied into a new one.
-_EX_RUNTIME_KEYS = frozenset(
-    {
-        "ex_id",
-        "_status",
-        "_context",
-        "_created",
-        "_updated",
-        "_has_errors",
-        "_slicer_stats",
-        "_failureReason",
-        "_pendingReason",
-        "_deleted",
-        "_deleted_on",
-        "slicer_hostname",
-        "slicer_port",
-        "recovered_execution",
-        "recovered_slice_type",
-        "metadata",
-    }
-)
-#: Fields of ``GET /cluster/stats`` (sums over live controllers).
-STATS_FIELDS = (
-    "processed",
-    "failed",
-    "queued",
-    "job_duration",
-    "workers_joined",
-    "workers_disconnected",
-    "workers_reconnected",
-)
 
 
 def _node_arch() -> str:
@@ -85,16 +54,6 @@ def _node_arch() -> str:
     return {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "i386": "ia32", "i686": "ia32"}.get(
         machine, machine
     )
-
-
-def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _with_warnings(body: dict[str, Any], validated: ValidatedJob | None) -> dict[str, Any]:
@@ -126,7 +85,7 @@ class MasterService:
         self.allocator = allocator or Allocator(store, backend)
         self.lifecycle = lifecycle or Lifecycle(store, backend, self.allocator, settings)
         self.controllers = controllers or ControllerClient()
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ts-analytics")
+        self.stats = ControllerStats(store, self.controllers, settings)
         self._generation_lock = threading.Lock()
         self._jobs_generation = 0
 
@@ -151,7 +110,7 @@ class MasterService:
     def close(self) -> None:
         self.allocator.close()
         self.lifecycle.close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.stats.close()
         self.controllers.close()
         self.backend.close()
         self.store.close()
@@ -180,26 +139,7 @@ class MasterService:
         except ValidationError as err:
             raise ApiError(422, err.message, err.lines) from err
 
-    def _new_execution(
-        self, job_id: str, spec: Mapping[str, Any], validated: Mapping[str, Any], extra: Mapping[str, Any]
-    ) -> Record:
-        record: Record = {**spec, **validated}
-        for key in ("slicer_hostname", "slicer_port", "_deleted", "_deleted_on"):
-            record.pop(key, None)
-        record.update(
-            {
-                "job_id": job_id,
-                "ex_id": str(uuid.uuid4()),
-                "metadata": {},
-                "_status": ExStatus.PENDING.value,
-                "_context": "ex",
-                "_has_errors": False,
-                "_slicer_stats": {},
-                "_failureReason": "",
-                "teraslice_version": TERASLICE_COMPAT_VERSION,
-                **extra,
-            }
-        )
+    def _create_execution(self, record: Record) -> Record:
         stored = self.store.create_execution(record)
         self.allocator.enqueue(stored["ex_id"])
         return stored
@@ -219,7 +159,7 @@ class MasterService:
         self._job_written()
         result: dict[str, Any] = {"job_id": job["job_id"]}
         if start:
-            ex = self._new_execution(job_id, spec, validated.config, {})
+            ex = self._create_execution(records.new_execution(job_id, spec, validated.config))
             result["ex_id"] = ex["ex_id"]
         return _with_warnings(result, validated)
 
@@ -328,9 +268,11 @@ class MasterService:
         if validated.config.get("autorecover"):
             source = self.store.latest_execution(job_id)
             if source is not None:
-                ex = self._recover_from(job_id, source, spec, validated.config, "pending")
+                ex = self._create_execution(
+                    records.recovery(job_id, source, {**spec, **validated.config}, "pending")
+                )
                 return _with_warnings({"job_id": job_id, "ex_id": ex["ex_id"]}, validated)
-        ex = self._new_execution(job_id, spec, validated.config, {})
+        ex = self._create_execution(records.new_execution(job_id, spec, validated.config))
         return _with_warnings({"job_id": job_id, "ex_id": ex["ex_id"]}, validated)
 
     # -- recovery -------------------------------------------------------------------------
@@ -343,21 +285,6 @@ class MasterService:
             raise ApiError(400, "cleanup_type must be empty or set to all, errors, pending")
         return value
 
-    def _recover_from(
-        self,
-        job_id: str,
-        source: Record,
-        spec: Mapping[str, Any],
-        config: Mapping[str, Any],
-        cleanup: str | None,
-    ) -> Record:
-        base = {k: v for k, v in source.items() if k not in _EX_RUNTIME_KEYS}
-        merged = _deep_merge(base, {**spec, **config})
-        extra: dict[str, Any] = {"recovered_execution": source["ex_id"]}
-        if cleanup:
-            extra["recovered_slice_type"] = cleanup
-        return self._new_execution(job_id, {}, merged, extra)
-
     def recover_job(self, job_id: str, cleanup: str | None) -> dict[str, Any]:
         """``POST /jobs/:id/_recover``: recover the latest execution with the current job config."""
         cleanup = self.check_cleanup_type(cleanup)
@@ -368,9 +295,11 @@ class MasterService:
         if source is None:
             if not validated.config.get("autorecover"):
                 raise ApiError(404, f"Job {job_id} is missing an execution to recover from")
-            ex = self._new_execution(job_id, spec, validated.config, {})
+            ex = self._create_execution(records.new_execution(job_id, spec, validated.config))
         else:
-            ex = self._recover_from(job_id, source, spec, validated.config, cleanup)
+            ex = self._create_execution(
+                records.recovery(job_id, source, {**spec, **validated.config}, cleanup)
+            )
         return _with_warnings({"job_id": job_id, "ex_id": ex["ex_id"]}, validated)
 
     def recover_execution(self, ex_id: str, cleanup: str | None) -> dict[str, Any]:
@@ -379,7 +308,7 @@ class MasterService:
         source = self.store.get_execution(ex_id)
         job_id = source["job_id"]
         self._check_startable(job_id, "recovered")
-        ex = self._recover_from(job_id, source, {}, {}, cleanup)
+        ex = self._create_execution(records.recovery(job_id, source, {}, cleanup))
         return {"job_id": job_id, "ex_id": ex["ex_id"]}
 
     # -- executions -----------------------------------------------------------------------
@@ -471,39 +400,13 @@ class MasterService:
             self.store.get_execution(ex_id)
         return self.store.list_slices(SliceFilter(ex_id=ex_id, states=("error",)), page)
 
-    # -- controllers ----------------------------------------------------------------------
-
-    def _stats(self, ex: Record) -> dict[str, Any] | None:
-        try:
-            analytics = self.controllers.analytics(ex, self.settings.analytics_timeout_ms / 1000)
-        except ControllerUnavailable as err:
-            log.debug("no analytics from %s: %s", ex["ex_id"], err)
-            return None
-        return {**analytics, "ex_id": ex["ex_id"], "job_id": ex["job_id"], "name": ex.get("name", "")}
+    # -- controllers --------------------------------------------------------------------
 
     def controller(self, ex_id: str) -> list[dict[str, Any]]:
-        """Stats of one execution's controller (one-element list, as Teraslice)."""
-        ex = self.store.get_execution(ex_id)
-        stats = None if is_terminal(ex["_status"]) else self._stats(ex)
-        if stats is None:
-            raise ApiError(404, f"Could not find active slicer for ex_id: {ex_id}")
-        return [stats]
+        return self.stats.one(ex_id)
 
     def all_controllers(self) -> list[dict[str, Any]]:
-        """Stats of every reachable controller of an execution in a running status."""
-        running = self.store.list_executions(
-            ExFilter(statuses=tuple(sorted(RUNNING_STATUSES))), Page(size=10_000, sort="_created:asc")
-        )
-        found = [s for s in self._pool.map(self._stats, running) if s is not None]
-        found.sort(key=lambda s: (str(s.get("name", "")), str(s.get("started", ""))))
-        found.reverse()
-        return found
+        return self.stats.all()
 
     def cluster_stats(self) -> dict[str, Any]:
-        totals = dict.fromkeys(STATS_FIELDS, 0)
-        for stats in self.all_controllers():
-            for key in STATS_FIELDS:
-                value = stats.get(key)
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    totals[key] += int(value)
-        return {"controllers": totals, "slicer": dict(totals)}
+        return self.stats.totals()
