@@ -341,3 +341,30 @@ def test_start_deleted_job_is_410(client: ApiClient) -> None:
         "error": 410,
         "message": f"Job {job_id} has been deleted and cannot be started.",
     }
+
+
+def test_start_with_autorecover_recovers_the_latest_execution(
+    client: ApiClient, service: MasterService, store: SqliteStore, backend: RecordingBackend
+) -> None:
+    ids = submit(client, job_spec(autorecover=True))
+    settle(service)
+    store.set_status(ids["ex_id"], "failed")
+    backend.live.discard(ids["ex_id"])
+    started = client.post(f"/v1/jobs/{ids['job_id']}/_start").json()
+    new = store.get_execution(started["ex_id"])
+    assert (new["recovered_execution"], new["recovered_slice_type"]) == (ids["ex_id"], "pending")
+
+
+def test_deactivating_skips_validation(client: ApiClient, store: SqliteStore) -> None:
+    job_id = submit(client, start="false")["job_id"]
+    # An invalid spec is accepted when the update only deactivates an active job (Teraslice's rule)...
+    response = client.put(f"/v1/jobs/{job_id}", json=job_spec(workers=0, active=False))
+    assert response.status_code == 200
+    assert store.get_job(job_id)["active"] is False
+    # ...but not when the job is already inactive.
+    again = client.put(f"/v1/jobs/{job_id}", json=job_spec(workers=0, active=False))
+    assert again.json() == {
+        "error": 422,
+        "message": "workers: must be >= 1",
+        "problems": ["workers: must be >= 1"],
+    }
