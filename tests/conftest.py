@@ -1,1 +1,22 @@
-"""Shared pytest configuration for every test folder."""
+"""Shared pytest configuration for every test folder.
+
+``--update-golden`` is registered here (as well as in the folders that use it) because pytest
+only reads options from conftest files loaded before it parses the command line; this makes
+``pytest --update-golden`` work from the repository root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    with contextlib.suppress(ValueError):  # a folder conftest may register it too
+        parser.addoption(
+            "--update-golden",
+            action="store_true",
+            default=False,
+            help="rewrite golden files from the current code instead of comparing",
+        )
