@@ -281,21 +281,31 @@ class ExecutionController:
                 self._space.clear()
                 await self._space.wait()
             produced = False
-            for slicer_id, slicer in list(active.items()):
-                result = await slicer.slice()
-                if result is None:
-                    if not persistent:
-                        del active[slicer_id]
-                    continue
-                requests = result if isinstance(result, list) else [result]
-                if isinstance(result, list):
-                    self.analytics.subslices += 1
-                new = []
-                for request in requests:
-                    new.append(Slice.new(self.ex_id, slicer_id, order.get(slicer_id, 0), request))
-                    order[slicer_id] = order.get(slicer_id, 0) + 1
-                self.scheduler.add_slices(new)
+            # Fill the free queue space in one go (round-robin over the slicers) before
+            # yielding to the event loop: one loop iteration per slice would cap dispatch.
+            space = self._max_queue() - self.scheduler.queued
+            while space > 0 and active:
+                made = 0
+                for slicer_id, slicer in list(active.items()):
+                    result = await slicer.slice()
+                    if result is None:
+                        if not persistent:
+                            del active[slicer_id]
+                        continue
+                    requests = result if isinstance(result, list) else [result]
+                    if isinstance(result, list):
+                        self.analytics.subslices += 1
+                    new = []
+                    for request in requests:
+                        new.append(Slice.new(self.ex_id, slicer_id, order.get(slicer_id, 0), request))
+                        order[slicer_id] = order.get(slicer_id, 0) + 1
+                    made += self.scheduler.add_slices(new)
+                if not made:
+                    break
                 produced = True
+                space -= made
+                if self.scheduler.paused:
+                    break
             self._kick.set()
             if persistent and not produced:
                 await asyncio.sleep(PERSISTENT_POLL)
