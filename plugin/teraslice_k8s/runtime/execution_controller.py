@@ -36,7 +36,7 @@ from teraslice_k8s.runtime.operations.base import OpContext, Slicer
 from teraslice_k8s.runtime.pipeline import build_reader, operation_names
 from teraslice_k8s.runtime.scheduler import Outcome, Scheduler
 from teraslice_k8s.runtime.server import ControllerServer, WorkerConnection
-from teraslice_k8s.runtime.settings import RuntimeSettings
+from teraslice_k8s.runtime.settings import RuntimeSettings, keepalive
 from teraslice_k8s.runtime.slices import Slice
 from teraslice_k8s.runtime.state_writer import StateWriter, analytics_records
 from teraslice_k8s.store.base import Page, Record, SliceFilter, Store
@@ -84,7 +84,8 @@ class ExecutionController:
         self.connections: dict[str, WorkerConnection] = {}
         self.slicers: list[Slicer] = []
         self.metrics: JobMetrics | None = None
-        self.server = ControllerServer(self, host, port)
+        interval, timeout = keepalive(settings)
+        self.server = ControllerServer(self, host, port, ping_interval=interval, ping_timeout=timeout)
         self.status = ""
         self._kick = asyncio.Event()
         self._space = asyncio.Event()

@@ -123,7 +123,15 @@ class _Server(uvicorn.Server):
 
 
 class ControllerServer:
-    def __init__(self, hooks: ControllerHooks, host: str, port: int) -> None:
+    def __init__(
+        self,
+        hooks: ControllerHooks,
+        host: str,
+        port: int,
+        *,
+        ping_interval: float = 135.0,
+        ping_timeout: float = 120.0,
+    ) -> None:
         config = uvicorn.Config(
             build_app(hooks),
             host=host,
@@ -136,6 +144,8 @@ class ControllerServer:
             # Slices and results are small JSON frames on a LAN: compression costs more CPU
             # than it saves (Teraslice sets perMessageDeflate: false as well).
             ws_per_message_deflate=False,
+            ws_ping_interval=ping_interval,
+            ws_ping_timeout=ping_timeout,
             timeout_graceful_shutdown=5,
         )
         self.server = _Server(config)

@@ -31,6 +31,7 @@ class RuntimeSettings:
     slicer_timeout: float = 180.0
     worker_disconnect_timeout: float = 300.0
     action_timeout: float = 120.0
+    network_latency_buffer: float = 15.0
     analytics_rate: float = 60.0
     connectors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     prom_metrics_enabled: bool = False
@@ -54,6 +55,7 @@ class RuntimeSettings:
             slicer_timeout=duration_ms(ts.slicer_timeout) / 1000,
             worker_disconnect_timeout=duration_ms(ts.worker_disconnect_timeout) / 1000,
             action_timeout=duration_ms(ts.action_timeout) / 1000,
+            network_latency_buffer=duration_ms(ts.network_latency_buffer) / 1000,
             analytics_rate=duration_ms(ts.analytics_rate) / 1000,
             connectors=connectors,
             prom_metrics_enabled=bool(_pick(ex, "prom_metrics_enabled", tf.prom_metrics_enabled)),
@@ -61,6 +63,13 @@ class RuntimeSettings:
             prom_metrics_add_default=bool(_pick(ex, "prom_metrics_add_default", tf.prom_metrics_add_default)),
             log_level=str(log_level),
         )
+
+
+def keepalive(settings: RuntimeSettings) -> tuple[float, float]:
+    """(ping interval, ping timeout) of the worker websocket, as Teraslice's socket.io
+    (interval ``action_timeout + network_latency_buffer``, timeout ``action_timeout``): long
+    enough that a worker busy with a CPU-heavy slice is not taken for dead."""
+    return settings.action_timeout + settings.network_latency_buffer, settings.action_timeout
 
 
 def _pick(ex: Mapping[str, Any], key: str, default: Any) -> Any:

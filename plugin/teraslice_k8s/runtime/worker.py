@@ -36,7 +36,7 @@ from teraslice_k8s.runtime.operations.base import Batch, OpContext, Processor, R
 from teraslice_k8s.runtime.pipeline import build_processors, build_reader
 from teraslice_k8s.runtime.protocol import WORKER_PATH, decode, encode
 from teraslice_k8s.runtime.scheduler import MAX_SLOTS
-from teraslice_k8s.runtime.settings import RuntimeSettings
+from teraslice_k8s.runtime.settings import RuntimeSettings, keepalive
 
 log = logging.getLogger(__name__)
 _ID_ALPHABET = string.ascii_letters + string.digits + "_-"
@@ -115,11 +115,17 @@ class Worker:
     async def _connection_loop(self) -> int:
         delay = FIRST_CONNECT_DELAY
         connected_once = False
+        ping_interval, ping_timeout = keepalive(self.settings)
         deadline = time.monotonic() + self.settings.slicer_timeout
         while True:
             try:
                 async with connect(
-                    self.url, max_size=64 * 1024 * 1024, open_timeout=10, compression=None
+                    self.url,
+                    max_size=64 * 1024 * 1024,
+                    open_timeout=10,
+                    compression=None,
+                    ping_interval=ping_interval,
+                    ping_timeout=ping_timeout,
                 ) as ws:
                     connected_once = True
                     delay = FIRST_CONNECT_DELAY
