@@ -309,6 +309,22 @@ def test_run_marks_the_execution_failed_when_the_controller_dies(tmp_path: Path)
     store.close()
 
 
+def test_run_fails_fast_when_every_worker_crashes(tmp_path: Path) -> None:
+    proc = _start_run(
+        tmp_path,
+        {"name": "bad-workers", "workers": 1, **LONG_JOB},
+    )
+    store, ex_id = _running_ex(tmp_path)
+    (worker,) = wait_for(lambda: children_by_role(proc.pid).get("worker"), "worker process")
+    os.kill(worker, signal.SIGKILL)
+    _out, err = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 1, err
+    ex = store.get_execution(ex_id)
+    assert ex["_status"] == "failed"
+    assert ex["_failureReason"].startswith("every worker exited: worker-1 exited with code -9 (SIGKILL): ")
+    store.close()
+
+
 def test_stopping_a_run_mid_way_ends_stopped_with_no_processes_left(tmp_path: Path) -> None:
     proc = _start_run(tmp_path, {"name": "stop-me", "workers": 2, **LONG_JOB})
     store, ex_id = _running_ex(tmp_path)

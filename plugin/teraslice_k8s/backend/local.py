@@ -238,6 +238,20 @@ class LocalBackend:
                 "worker": [w.popen.pid for w in state.workers if w.popen.poll() is None],
             }
 
+    def crashed_workers(self, ex_id: str) -> list[str]:
+        """One line per worker of the execution that exited non-zero: exit code and output tail."""
+        with self._lock:
+            state = self._executions.get(ex_id)
+            workers = list(state.workers) if state is not None else []
+        out = []
+        for worker in workers:
+            code = worker.popen.poll()
+            if code not in (None, 0):
+                out.append(
+                    f"{worker.log_path.stem} exited with code {_describe(code)}: {_tail(worker.log_path, 5)}"
+                )
+        return out
+
     def cluster_state(self) -> dict[str, Any]:
         hostname = socket.gethostname()
         active: list[dict[str, Any]] = []

@@ -208,6 +208,14 @@ class _Runner:
                     and controller_exit is None
                 ) and not backend.processes(self.ex_id)["execution_controller"]:
                     break
+                procs = backend.processes(self.ex_id)
+                if procs["execution_controller"] and not procs["worker"] and not stop_sent:
+                    crashed = backend.crashed_workers(self.ex_id)
+                    if crashed:
+                        # Nothing would run the slices: fail now instead of after slicer_timeout.
+                        stop_sent = True
+                        _mark_failed(store, self.ex_id, "every worker exited: " + "; ".join(crashed))
+                        backend.stop_execution(self.ex_id)
                 if self.interrupted and not stop_sent:
                     stop_sent = True
                     with contextlib.suppress(InvalidTransition):
