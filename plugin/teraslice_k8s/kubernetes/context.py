@@ -3,14 +3,17 @@
 Pure and deterministic: (execution record, cluster config, which manifest, owner) -> a
 frozen :class:`RenderContext`. Every Teraslice rule about *values* lives here (k8s-backend.md
 §2.1 and §5): names and labels (via :mod:`.names`), image precedence, resources, env (``EX``,
-``NODE_OPTIONS``, ``env_vars``), volumes, targets, anti-affinity, ports, priority class,
-pull secret, owner reference. Templates only place these values.
+``NODE_OPTIONS``, ``env_vars``, Secret references), volumes, targets, anti-affinity, ports,
+priority class, pull secret, owner reference. Templates only place these values.
 
 Differences from Teraslice (docs/compatibility.md): the controller falls back to 0.5 CPU /
 512000000 bytes instead of ``-1``; a resource map that would be empty is omitted; env names
 are unique (Teraslice's own variables win; user ``NODE_OPTIONS`` replaces the computed
-one); external ports carry ``protocol: TCP`` as the seed shows; volume names are valid pod
-volume names even when the claim name has dots.
+one); ``teraslice.kubernetes_env_secret_refs`` (ours) become ``secretKeyRef`` entries after
+all value entries, a Secret-backed ``NODE_OPTIONS`` replaces the computed one, and a job
+``env_vars`` name that is Secret-backed is refused (``ValidationError`` at
+``env_vars.<NAME>``), never silently replaced; external ports carry ``protocol: TCP`` as
+the seed shows; volume names are valid pod volume names even when the claim name has dots.
 """
 
 from __future__ import annotations
@@ -29,11 +32,16 @@ from teraslice_k8s.models.config import (
     DEFAULT_CPU_EXECUTION_CONTROLLER,
     DEFAULT_MEMORY_EXECUTION_CONTROLLER,
     RESERVED_ENV_NAMES,
+    SecretKeyRef,
     SysConfig,
 )
 from teraslice_k8s.models.job import SLICER_PORT
 
 ManifestKind = Literal["job", "service", "deployment"]
+#: A job's ``env_vars`` may not replace a variable the cluster takes from a Secret.
+_SECRET_ENV_TAKEN = (
+    "is taken from a Secret by the cluster (teraslice.kubernetes_env_secret_refs) and cannot be set by a job"
+)
 _COMPONENT: dict[ManifestKind, n.Component] = {
     "job": "execution_controller",
     "service": "execution_controller",
@@ -149,17 +157,32 @@ def _env(
         {"name": "EX", "value": encode_execution(execution)},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
     ]
+    secrets = config.teraslice.kubernetes_env_secret_refs
+    job_env = execution.get("env_vars") or {}
+    taken = [Problem(f"env_vars.{name}", _SECRET_ENV_TAKEN) for name in job_env if name in secrets]
+    if taken:
+        raise ValidationError(taken, subject="job")
     extra: dict[str, Any] = {}
-    if truthy(max_memory) and max_memory > -1:
+    if truthy(max_memory) and max_memory > -1 and "NODE_OPTIONS" not in secrets:
         extra["NODE_OPTIONS"] = f"--max-old-space-size={max_old_space(max_memory)}"
     extra.update(config.teraslice.env_vars)
-    extra.update(execution.get("env_vars") or {})
+    extra.update(job_env)
     env.extend(
         {"name": key, "value": value if isinstance(value, str) else json.dumps(value)}
         for key, value in extra.items()
         if key not in RESERVED_ENV_NAMES
     )
+    env.extend(
+        {"name": name, "valueFrom": {"secretKeyRef": _secret_key_ref(ref)}} for name, ref in secrets.items()
+    )
     return tuple(env)
+
+
+def _secret_key_ref(ref: SecretKeyRef) -> dict[str, Any]:
+    reference: dict[str, Any] = {"name": ref.name, "key": ref.key}
+    if ref.optional is not None:
+        reference["optional"] = ref.optional
+    return reference
 
 
 def _labels(execution: Mapping[str, Any], config: SysConfig, component: n.Component) -> dict[str, str]:

@@ -6,6 +6,14 @@
 (``teraslice.kubernetes_worker_antiaffinity: must be a boolean``). Unknown keys in either
 section are kept (``model_extra``), as Teraslice passes them through.
 
+Environment references (ours; how the chart keeps secrets out of ConfigMaps): before
+validation, :func:`load_config` (and :func:`parse_config` when given ``environ``) replaces
+``${NAME}`` in every string value with the environment variable ``NAME`` (:func:`substitute_env`).
+``$${`` writes a literal ``${``. An unset variable, an unclosed ``${`` or an invalid name is a
+problem at the value's key path. The result is a string (no YAML re-parsing) and is not
+scanned again. ``teraslice.kubernetes_env_secret_refs`` (:class:`SecretKeyRef`) lists the
+variables the master passes on to execution-controller and worker pods from Secrets.
+
 Defaults are Teraslice 3.18's schema defaults, with these differences (docs/compatibility.md):
 
 - ``kubernetes_image`` defaults to :data:`DEFAULT_IMAGE` (our single image; the chart mirrors it).
@@ -15,6 +23,8 @@ Defaults are Teraslice 3.18's schema defaults, with these differences (docs/comp
 - ``storage`` is ours: where jobs, executions and state live (SQLite file or Elasticsearch).
 - ``env_vars`` names must be valid environment variable names and must not be one of the
   variables Teraslice sets itself (``NODE_TYPE``, ``EX``, ``POD_IP``).
+- ``kubernetes_env_secret_refs`` is ours (the same name rules; a name may not also be in
+  ``env_vars``).
 """
 
 from __future__ import annotations
@@ -28,10 +38,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 
-from teraslice_k8s.errors import Problem, ValidationError
+from teraslice_k8s.errors import Problem, ValidationError, join_path
 from teraslice_k8s.models.schema import (
     Duration,
     Number,
@@ -54,6 +72,10 @@ ENV_NAME_RE = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 
 KUBERNETES_MANAGERS = frozenset({"kubernetes", "kubernetesV2"})
 _INDEX_NAME_FORBIDDEN = re.compile(r'[\\/*?"<>|#]')
+#: A Secret data key (apimachinery ``IsConfigMapKey``).
+_SECRET_KEY_RE = re.compile(r"[-._a-zA-Z0-9]+\Z")
+#: ``$${`` (escape), ``${...}`` (reference) or a lone ``${`` (unclosed), leftmost first.
+_REFERENCE_RE = re.compile(r"(?P<escape>\$\$\{)|\$\{(?P<name>[^}]*)\}|(?P<open>\$\{)")
 
 
 def check_env_name(name: str) -> str:
@@ -67,6 +89,52 @@ def check_env_name(name: str) -> str:
 
 #: An ``env_vars`` key; errors are reported at ``env_vars.<name>``.
 EnvName = Annotated[str, AfterValidator(check_env_name)]
+
+
+def _substitute_text(text: str, path: str, environ: Mapping[str, str], problems: list[Problem]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match.group("escape"):
+            return "${"
+        name = match.group("name")
+        if name is None:
+            problems.append(Problem(path, "unclosed ${: write ${NAME}, or $${ for a literal ${"))
+        elif not ENV_NAME_RE.match(name):
+            problems.append(
+                Problem(
+                    path, f"${{{name}}} does not name an environment variable; write $${{ for a literal ${{"
+                )
+            )
+        elif name not in environ:
+            problems.append(Problem(path, f"environment variable {name} is not set"))
+        else:
+            return environ[name]
+        return match.group(0)
+
+    return _REFERENCE_RE.sub(replace, text)
+
+
+def _substitute(value: Any, path: str, environ: Mapping[str, str], problems: list[Problem]) -> Any:
+    if isinstance(value, str):
+        return _substitute_text(value, path, environ, problems) if "${" in value else value
+    if isinstance(value, Mapping):
+        return {k: _substitute(v, join_path(path, str(k)), environ, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, join_path(path, i), environ, problems) for i, v in enumerate(value)]
+    return value
+
+
+def substitute_env(data: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of ``data`` with ``${NAME}`` in every string value replaced by ``environ[NAME]``.
+
+    Keys are left alone; ``$${`` becomes a literal ``${``; substituted text is not scanned
+    again. Raises ``ValidationError`` listing every unset variable (``<key path>: environment
+    variable NAME is not set``), unclosed ``${`` and invalid name; values never appear in messages.
+    """
+    problems: list[Problem] = []
+    result = _substitute(data, "", environ, problems)
+    if problems:
+        raise ValidationError(problems, subject="config")
+    return result  # type: ignore[no-any-return]
 
 
 @lru_cache(maxsize=1)
@@ -90,6 +158,35 @@ class Target(_Section):
 
     key: Annotated[str, Field(min_length=1)]
     value: Annotated[str, Field(min_length=1)]
+
+
+class SecretKeyRef(BaseModel):
+    """One ``kubernetes_env_secret_refs`` entry: the Secret ``name`` and data ``key`` of a variable.
+
+    Becomes ``{name: VAR, valueFrom: {secretKeyRef: {name, key[, optional]}}}`` in the
+    execution-controller and worker containers. Unknown fields are refused (a typo such as
+    ``optinal`` would otherwise silently make a pod wait for a missing Secret).
+    """
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    name: str
+    key: str
+    optional: bool | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not is_dns_subdomain(value):
+            raise ValueError("must be a valid Kubernetes Secret name (lowercase RFC 1123 subdomain)")
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _check_key(cls, value: str) -> str:
+        if len(value) > 253 or not _SECRET_KEY_RE.match(value) or value in (".", ".."):
+            raise ValueError("must be a valid Secret key (1 to 253 of [-._a-zA-Z0-9], not . or ..)")
+        return value
 
 
 class StateConfig(_Section):
@@ -161,6 +258,8 @@ class TerasliceConfig(_Section):
     kubernetes_overrides_enabled: bool = False
     kubernetes_worker_antiaffinity: bool = False
     kubernetes_api_poll_delay: Duration = 1_000
+    #: Ours: env var name -> Secret key, passed to execution-controller and worker pods.
+    kubernetes_env_secret_refs: dict[EnvName, SecretKeyRef] = {}
     asset_storage_connection_type: str = "elasticsearch-next"
     asset_storage_connection: str = "default"
     asset_storage_bucket: str | None = None
@@ -215,6 +314,20 @@ class TerasliceConfig(_Section):
             raise ValueError("must be a valid Kubernetes object name (lowercase RFC 1123 subdomain)")
         return value
 
+    @field_validator("kubernetes_env_secret_refs")
+    @classmethod
+    def _check_secret_refs(
+        cls, value: dict[str, SecretKeyRef], info: ValidationInfo
+    ) -> dict[str, SecretKeyRef]:
+        # One source per variable: otherwise which value a pod sees would depend on env order.
+        both = [name for name in value if name in (info.data.get("env_vars") or {})]
+        if both:
+            names = ", ".join(both)
+            raise ValueError(
+                f"must not repeat a name of teraslice.env_vars ({names}); set a variable in one place"
+            )
+        return value
+
     @field_validator("kubernetes_namespace")
     @classmethod
     def _check_namespace(cls, value: str) -> str:
@@ -237,7 +350,7 @@ class ConnectionConfig(_Section):
 
     node: str | list[str] | None = None
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(default=None, repr=False)  # keep secrets out of logged reprs
 
 
 class TerafoundationConfig(_Section):
@@ -271,12 +384,19 @@ class SysConfig(_Section):
     terafoundation: TerafoundationConfig = TerafoundationConfig()
 
 
-def parse_config(data: Mapping[str, Any] | None) -> SysConfig:
-    """Validate ``data`` (the parsed YAML document) or raise ``ValidationError``."""
+def parse_config(data: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> SysConfig:
+    """Validate ``data`` (the parsed YAML document) or raise ``ValidationError``.
+
+    With ``environ``, ``${NAME}`` references are substituted from it first
+    (:func:`substitute_env`); without, ``data`` is taken as already resolved and a ``${...}``
+    stays literal (in-process configs, and tests of the chart's raw output).
+    """
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
         raise ValidationError([Problem("", "the config file must hold a mapping")], subject="config")
+    if environ is not None:
+        data = substitute_env(data, environ)
     try:
         # Sections given as null mean "all defaults", as an empty YAML section does.
         return SysConfig.model_validate({k: ({} if v is None else v) for k, v in data.items()})
@@ -284,8 +404,12 @@ def parse_config(data: Mapping[str, Any] | None) -> SysConfig:
         raise ValidationError(problems_from_pydantic(exc), subject="config") from None
 
 
-def load_config(path: str | os.PathLike[str]) -> SysConfig:
-    """Read and validate a ``teraslice.yaml``; unreadable or malformed files raise ValidationError."""
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> SysConfig:
+    """Read and validate a ``teraslice.yaml``; unreadable or malformed files raise ValidationError.
+
+    ``${NAME}`` references are substituted from ``environ`` (default: ``os.environ``, read
+    when called) before validation.
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
         data = yaml.safe_load(text)
@@ -295,4 +419,4 @@ def load_config(path: str | os.PathLike[str]) -> SysConfig:
         ) from None
     except yaml.YAMLError as exc:
         raise ValidationError([Problem("", f"{path} is not valid YAML: {exc}")], subject="config") from None
-    return parse_config(data)
+    return parse_config(data, os.environ if environ is None else environ)

@@ -192,3 +192,165 @@ def test_load_config_reads_yaml_and_reports_file_errors(tmp_path: Path) -> None:
     path.write_text("- a\n")
     with pytest.raises(ValidationError, match="the config file must hold a mapping"):
         load_config(path)
+
+
+# --- ${NAME} environment references and kubernetes_env_secret_refs ---
+
+ES_CONFIG: dict[str, Any] = {
+    "terafoundation": {
+        "connectors": {
+            "elasticsearch-next": {
+                "default": {
+                    "node": ["http://es:9200"],
+                    "username": "${TERASLICE_ES_USERNAME}",
+                    "password": "${TERASLICE_ES_PASSWORD}",
+                }
+            }
+        }
+    }
+}
+
+
+def test_references_are_substituted_from_environ() -> None:
+    environ = {"TERASLICE_ES_USERNAME": "elastic", "TERASLICE_ES_PASSWORD": "p@ss ${NOT_AGAIN} $${x}"}
+    connection = parse_config(ES_CONFIG, environ).terafoundation.connection("default")
+    assert connection is not None
+    assert (connection.username, connection.password) == ("elastic", "p@ss ${NOT_AGAIN} $${x}")
+    assert "p@ss" not in repr(connection), "the password must stay out of reprs"
+
+
+def test_unset_variables_are_listed_with_their_key_path() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_config(ES_CONFIG, {})
+    assert list(info.value.lines) == [
+        "terafoundation.connectors.elasticsearch-next.default.username: "
+        "environment variable TERASLICE_ES_USERNAME is not set",
+        "terafoundation.connectors.elasticsearch-next.default.password: "
+        "environment variable TERASLICE_ES_PASSWORD is not set",
+    ]
+
+
+def test_substitution_reaches_every_string_value_but_no_key() -> None:
+    data = {
+        "teraslice": {
+            "name": "${A}-${A}",
+            "assets_directory": ["/x/${B}", "$${literal}", "$$keep"],
+            "${A}": "${B}",
+            "shutdown_timeout": "${T}",
+            "port": 5678,
+        }
+    }
+    ts = parse_config(data, {"A": "ts", "B": "b", "T": "2 minutes"}).teraslice
+    assert ts.name == "ts-ts"
+    assert ts.assets_directory == ["/x/b", "${literal}", "$$keep"]
+    assert ts.model_extra == {"${A}": "b"}
+    assert ts.shutdown_timeout == 120000, "substitution happens before type validation"
+
+
+def test_substituted_values_stay_strings() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_config({"teraslice": {"port": "${PORT}"}}, {"PORT": "5678"})
+    assert list(info.value.lines) == ["teraslice.port: must be an integer"]
+
+
+def test_malformed_references_are_refused() -> None:
+    data = {
+        "teraslice": {"name": "a${", "hostname": "${1x}", "execution_controller_targets": [{"key": "${}"}]}
+    }
+    with pytest.raises(ValidationError) as info:
+        parse_config(data, {})
+    assert list(info.value.lines) == [
+        "teraslice.name: unclosed ${: write ${NAME}, or $${ for a literal ${",
+        "teraslice.hostname: ${1x} does not name an environment variable; write $${ for a literal ${",
+        "teraslice.execution_controller_targets[0].key: ${} does not name an environment variable; "
+        "write $${ for a literal ${",
+    ]
+
+
+def test_without_environ_parse_config_keeps_references_literal() -> None:
+    connection = parse_config(ES_CONFIG).terafoundation.connection("default")
+    assert connection is not None and connection.password == "${TERASLICE_ES_PASSWORD}"
+
+
+def test_load_config_substitutes_from_os_environ_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "teraslice.yaml"
+    path.write_text("teraslice:\n  name: ${CLUSTER}\n")
+    assert load_config(path, {"CLUSTER": "from-mapping"}).teraslice.name == "from-mapping"
+    monkeypatch.setenv("CLUSTER", "from-os")
+    assert load_config(path).teraslice.name == "from-os"
+    monkeypatch.delenv("CLUSTER")
+    with pytest.raises(ValidationError) as info:
+        load_config(path)
+    assert list(info.value.lines) == ["teraslice.name: environment variable CLUSTER is not set"]
+
+
+def test_secret_refs_are_typed() -> None:
+    refs = {
+        "TERASLICE_ES_PASSWORD": {"name": "es-creds", "key": "password"},
+        "KAFKA.TOKEN": {"name": "kafka", "key": "token.txt", "optional": True},
+    }
+    ts = parse_config({"teraslice": {"kubernetes_env_secret_refs": refs}}).teraslice
+    assert list(ts.kubernetes_env_secret_refs) == ["TERASLICE_ES_PASSWORD", "KAFKA.TOKEN"]
+    password = ts.kubernetes_env_secret_refs["TERASLICE_ES_PASSWORD"]
+    assert (password.name, password.key, password.optional) == ("es-creds", "password", None)
+    assert ts.kubernetes_env_secret_refs["KAFKA.TOKEN"].optional is True
+    assert parse_config({}).teraslice.kubernetes_env_secret_refs == {}
+
+
+@pytest.mark.parametrize(
+    ("refs", "message"),
+    [
+        (
+            {"EX": {"name": "s", "key": "k"}},
+            "teraslice.kubernetes_env_secret_refs.EX: is set by Teraslice and cannot be overridden",
+        ),
+        (
+            {"1A": {"name": "s", "key": "k"}},
+            "teraslice.kubernetes_env_secret_refs.1A: must be a valid environment variable name "
+            "([-._a-zA-Z][-._a-zA-Z0-9]*)",
+        ),
+        (
+            {"A": {"name": "My_Secret", "key": "k"}},
+            "teraslice.kubernetes_env_secret_refs.A.name: must be a valid Kubernetes Secret name "
+            "(lowercase RFC 1123 subdomain)",
+        ),
+        (
+            {"A": {"name": "s", "key": "a/b"}},
+            "teraslice.kubernetes_env_secret_refs.A.key: must be a valid Secret key "
+            "(1 to 253 of [-._a-zA-Z0-9], not . or ..)",
+        ),
+        (
+            {"A": {"name": "s", "key": ".."}},
+            "teraslice.kubernetes_env_secret_refs.A.key: must be a valid Secret key "
+            "(1 to 253 of [-._a-zA-Z0-9], not . or ..)",
+        ),
+        ({"A": {"name": "s"}}, "teraslice.kubernetes_env_secret_refs.A.key: is required"),
+        (
+            {"A": {"name": "s", "key": "k", "optinal": True}},
+            "teraslice.kubernetes_env_secret_refs.A.optinal: is not allowed",
+        ),
+        (
+            {"A": {"name": "s", "key": "k", "optional": "yes"}},
+            "teraslice.kubernetes_env_secret_refs.A.optional: must be a boolean",
+        ),
+        ({"A": "s/k"}, "teraslice.kubernetes_env_secret_refs.A: must be an object"),
+    ],
+)
+def test_each_secret_ref_rule_names_the_key(refs: dict[str, Any], message: str) -> None:
+    assert problems({"teraslice": {"kubernetes_env_secret_refs": refs}}) == [message]
+
+
+def test_a_variable_comes_from_one_place() -> None:
+    refs = {
+        "TZ": {"name": "s", "key": "tz"},
+        "B": {"name": "s", "key": "b"},
+        "FOO": {"name": "s", "key": "f"},
+    }
+    assert problems(
+        {"teraslice": {"env_vars": {"TZ": "UTC", "FOO": "x"}, "kubernetes_env_secret_refs": refs}}
+    ) == [
+        "teraslice.kubernetes_env_secret_refs: must not repeat a name of teraslice.env_vars (TZ, FOO); "
+        "set a variable in one place"
+    ]

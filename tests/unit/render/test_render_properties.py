@@ -1,8 +1,9 @@
 """Property tests: hostile strings anywhere a user can put one.
 
 For job names, cluster names, labels, env values, targets and volume names made of quotes,
-newlines, ``{{``, ``#``, ``: ``, NEL, emoji, unicode and 300-character runs, either the input
-is refused with field-path problems, or all three manifests render and: the output parses
+newlines, ``{{``, ``#``, ``: ``, NEL, emoji, unicode and 300-character runs (and Secret
+references with hostile Secret names), either the input is refused with field-path
+problems, or all three manifests render and: the output parses
 (JSON and YAML), values round-trip exactly (EX payload, env values, target keys/values, claim
 names), no key appears that the input did not ask for, and every name and label is valid.
 """
@@ -41,6 +42,7 @@ hostile_text = st.one_of(
 )
 label_value_text = st.from_regex(r"\A[a-z0-9]([-a-z0-9_.]{0,20}[a-z0-9])?\Z")
 claim_name = st.from_regex(r"\A[a-z0-9]([-a-z0-9.]{0,30}[a-z0-9])?\Z")
+secret_key = st.from_regex(r"\A[-._a-zA-Z0-9]{1,40}\Z").filter(lambda s: s not in (".", ".."))
 # Cluster names the config accepts (lowercase, none of \ / * ? " < > | #, no leading - _ +),
 # still full of quotes, newlines, template syntax and emoji.
 cluster_name = (
@@ -69,6 +71,9 @@ STANDARD_LABELS = {
 @st.composite
 def inputs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     teraslice: dict[str, Any] = {"cluster_manager_type": "kubernetes", "name": draw(cluster_name)}
+    if draw(st.booleans()):
+        ref = {"name": draw(mostly_valid(claim_name)), "key": draw(secret_key)}
+        teraslice["kubernetes_env_secret_refs"] = {"HOSTILE_SECRET": ref}
     job: dict[str, Any] = {
         "name": draw(hostile_text),
         "operations": [{"_op": "data_generator", "size": 10}, {"_op": "noop"}],
@@ -123,6 +128,11 @@ def check_manifest(doc: dict[str, Any], job: dict[str, Any], config: SysConfig) 
     env = {item["name"]: item for item in container["env"]}
     assert len(env) == len(container["env"]), "duplicate env names"
     assert env["HOSTILE"]["value"] == job["env_vars"]["HOSTILE"]
+    refs = config.teraslice.kubernetes_env_secret_refs
+    if refs:
+        ref = refs["HOSTILE_SECRET"]
+        secret = {"secretKeyRef": {"name": ref.name, "key": ref.key}}
+        assert container["env"][-1] == {"name": "HOSTILE_SECRET", "valueFrom": secret}
     payload = json.loads(base64.b64decode(env["EX"]["value"]).decode("utf-8"))
     assert payload["name"] == job["name"] and payload["env_vars"] == job["env_vars"]
     assert payload["labels"] == job["labels"] and payload["targets"] == job["targets"]
@@ -144,8 +154,9 @@ def test_hostile_inputs_render_safely_or_are_refused(
     try:
         config = parse_config({"teraslice": teraslice})
     except ValidationError as exc:
-        assert all(line.startswith("teraslice.name: ") for line in exc.lines)
-        event("cluster name refused")
+        allowed = ("teraslice.name: ", "teraslice.kubernetes_env_secret_refs.HOSTILE_SECRET.")
+        assert all(line.startswith(allowed) for line in exc.lines)
+        event("cluster config refused")
         assume(False)
         return
     try:
