@@ -19,7 +19,6 @@ from teraslice_k8s.errors import Problem, ValidationError
 from teraslice_k8s.models.config import SysConfig
 from teraslice_k8s.models.schema import parse_duration
 from teraslice_k8s.store.base import Store
-from teraslice_k8s.store.elasticsearch import ElasticsearchStore, make_client
 from teraslice_k8s.store.sqlite import SqliteStore
 
 DEFAULT_NODE = "http://127.0.0.1:9200"
@@ -64,6 +63,10 @@ def open_store(config: SysConfig) -> Store:
         path = Path(storage.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteStore(path)
+    # Imported here: the Elasticsearch client takes ~0.5 s to import, which every execution
+    # controller and worker would pay at start-up even with SQLite.
+    from teraslice_k8s.store.elasticsearch import ElasticsearchStore, make_client
+
     connection = config.terafoundation.connection(storage.connection)
     if connection is None:
         raise _invalid(
