@@ -35,13 +35,9 @@ from teraslice_k8s.models.config import (
     SecretKeyRef,
     SysConfig,
 )
-from teraslice_k8s.models.job import SLICER_PORT
+from teraslice_k8s.models.job import SECRET_ENV_TAKEN_MESSAGE, SLICER_PORT
 
 ManifestKind = Literal["job", "service", "deployment"]
-#: A job's ``env_vars`` may not replace a variable the cluster takes from a Secret.
-_SECRET_ENV_TAKEN = (
-    "is taken from a Secret by the cluster (teraslice.kubernetes_env_secret_refs) and cannot be set by a job"
-)
 _COMPONENT: dict[ManifestKind, n.Component] = {
     "job": "execution_controller",
     "service": "execution_controller",
@@ -159,7 +155,9 @@ def _env(
     ]
     secrets = config.teraslice.kubernetes_env_secret_refs
     job_env = execution.get("env_vars") or {}
-    taken = [Problem(f"env_vars.{name}", _SECRET_ENV_TAKEN) for name in job_env if name in secrets]
+    # validate_job refuses these at submit; a stored job validated before the setting changed
+    # must still not override a Secret, so the render refuses it too.
+    taken = [Problem(f"env_vars.{name}", SECRET_ENV_TAKEN_MESSAGE) for name in job_env if name in secrets]
     if taken:
         raise ValidationError(taken, subject="job")
     extra: dict[str, Any] = {}

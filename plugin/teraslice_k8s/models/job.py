@@ -50,6 +50,10 @@ OVERRIDES_DISABLED_MESSAGE = (
     "The Teraslice master must set 'kubernetes_overrides_enabled: true' to use pod_spec_override in a job."
 )
 MIXED_RESOURCES_MESSAGE = "cpu/memory can't be mixed with resource settings of the same type."
+#: A job's ``env_vars`` may not replace a variable the cluster takes from a Secret.
+SECRET_ENV_TAKEN_MESSAGE = (
+    "is taken from a Secret by the cluster (teraslice.kubernetes_env_secret_refs) and cannot be set by a job"
+)
 TARGET_CONSTRAINTS = ("required", "preferred", "accepted")
 
 OpValidator = Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]], list[Problem]]
@@ -305,6 +309,14 @@ def _cross_field_problems(job: Mapping[str, Any], config: SysConfig) -> list[Pro
                     problems.append(
                         Problem(path, "must be an object with a name (these lists merge by name)")
                     )
+    env_vars = job.get("env_vars")
+    if isinstance(env_vars, Mapping):
+        secrets = config.teraslice.kubernetes_env_secret_refs
+        problems.extend(
+            Problem(join_path("env_vars", name), SECRET_ENV_TAKEN_MESSAGE)
+            for name in env_vars
+            if name in secrets
+        )
     problems.extend(_duplicate_problems(job))
     return problems
 

@@ -283,3 +283,19 @@ def test_apply_prom_metrics_port(fields: dict[str, Any], config: SysConfig, port
     assert result.get("external_ports") == ports
     if ports is not None and "external_ports" in raw:
         assert result["external_ports"] is not raw["external_ports"]
+
+
+def test_secret_backed_env_names_are_refused_at_submit() -> None:
+    secrets = parse_config(
+        {
+            "teraslice": {
+                "cluster_manager_type": "kubernetesV2",
+                "kubernetes_env_secret_refs": {"ES_PASSWORD": {"name": "es-creds", "key": "password"}},
+            }
+        }
+    )
+    assert problems(job(env_vars={"TZ": "UTC", "ES_PASSWORD": "guess"}), secrets) == [
+        "env_vars.ES_PASSWORD: is taken from a Secret by the cluster "
+        "(teraslice.kubernetes_env_secret_refs) and cannot be set by a job"
+    ]
+    assert validate_job(job(env_vars={"TZ": "UTC"}), secrets).config["env_vars"] == {"TZ": "UTC"}
