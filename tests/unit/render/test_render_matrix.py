@@ -91,7 +91,10 @@ def test_matrix_is_big_enough() -> None:
 
 
 @pytest.mark.parametrize(("job_key", "setting_key"), MATRIX, ids=[f"{j}-{s}" for j, s in MATRIX])
-def test_matrix_case(job_key: str, setting_key: str, golden: Golden) -> None:
+def test_matrix_case(job_key: str, setting_key: str, golden: Golden, monkeypatch: pytest.MonkeyPatch) -> None:
+    # assets_directory defaults to <cwd>/assets (as in Teraslice); a fixed cwd keeps the golden
+    # files independent of where the checkout lives.
+    monkeypatch.chdir("/")
     config = parse_config({"teraslice": SETTINGS[setting_key]})
     job = validate_job(make_job(job_key, setting_key), config).config
     record = {**job, "job_id": JOB_ID, "ex_id": EX_ID, "_status": "scheduling"}
