@@ -45,7 +45,6 @@ from elastic_transport._node import NodeApiResponse
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, TransportError
 
 from teraslice_k8s.errors import Problem, ValidationError
-from teraslice_k8s.models.execution import check_transition, parse_status
 from teraslice_k8s.store import records as prepare
 from teraslice_k8s.store.base import (
     ANY_EXECUTION,
@@ -158,14 +157,7 @@ class _Index:
             target = key.field
             if mapping is not None and mapping.get("type") == "text" and "fields" in mapping:
                 target = f"{key.field}.keyword"
-            elif mapping is None or mapping.get("type") not in {
-                "keyword",
-                "date",
-                "boolean",
-                "integer",
-                "long",
-                "float",
-            }:
+            elif mapping is None or mapping.get("type") not in _SORTABLE:
                 raise ValidationError(
                     [Problem("sort", f'cannot sort {self.kind} records by "{key.field}": it is not indexed')],
                     subject="sort",
@@ -349,7 +341,7 @@ class ElasticsearchStore:
             raise
         return record
 
-    def _modify(self, index: _Index, record_id: str, change: Any) -> Record:
+    def _modify(self, index: _Index, record_id: str, change: prepare.Change) -> Record:
         """Optimistic read-check-write: ``change(record) -> record`` may raise to refuse."""
         for attempt in range(self._conflict_retries + 1):
             current, seq_no, primary_term = self._get_versioned(index, record_id)
@@ -453,20 +445,10 @@ class ElasticsearchStore:
         return self._get(self.executions, ex_id)
 
     def update_execution(self, ex_id: str, fields: Mapping[str, Any]) -> Record:
-        changes = prepare.execution_update(ex_id, fields)
-        return self._modify(
-            self.executions, ex_id, lambda record: {**record, **changes, "_updated": self._clock.next()}
-        )
+        return self._modify(self.executions, ex_id, prepare.execution_change(ex_id, fields, self._clock))
 
     def set_status(self, ex_id: str, status: str, fields: Mapping[str, Any] | None = None) -> Record:
-        target = parse_status(status).value
-        changes = prepare.execution_update(ex_id, fields or {})
-
-        def change(record: Record) -> Record:
-            check_transition(ex_id, record["_status"], target)
-            return {**record, **changes, "_status": target, "_updated": self._clock.next()}
-
-        return self._modify(self.executions, ex_id, change)
+        return self._modify(self.executions, ex_id, prepare.status_change(ex_id, status, fields, self._clock))
 
     def list_executions(self, flt: ExFilter = ANY_EXECUTION, page: Page = DEFAULT_PAGE) -> list[Record]:
         return self._search(self.executions, _ex_query(flt), page)

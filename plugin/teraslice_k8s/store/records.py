@@ -7,13 +7,16 @@ Every function returns a new dict (callers' records are never mutated) and raise
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from teraslice_k8s.errors import Problem, ValidationError, join_path
-from teraslice_k8s.models.execution import ExStatus, parse_status
+from teraslice_k8s.models.execution import ExStatus, check_transition, parse_status
 from teraslice_k8s.store.base import Record
 from teraslice_k8s.store.timestamps import StoreClock, utc_now
+
+#: A read-check-write's step: the stored record -> the record to write (may raise to refuse).
+Change = Callable[[Record], Record]
 
 
 def _check_id(record: Mapping[str, Any], key: str, path: str = "") -> Problem | None:
@@ -51,7 +54,7 @@ def new_execution(record: Mapping[str, Any], clock: StoreClock) -> Record:
     return {**record, "_status": status.value, "_context": "ex", "_created": stamp, "_updated": stamp}
 
 
-def execution_update(ex_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+def _execution_fields(ex_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Check the fields of ``update_execution``/``set_status`` (no ``_status``, no other id)."""
     problems: list[Problem | None] = []
     if "_status" in fields:
@@ -60,6 +63,30 @@ def execution_update(ex_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         problems.append(Problem("ex_id", f"does not match the execution being updated ({ex_id})"))
     _raise(problems, "execution update")
     return dict(fields)
+
+
+def execution_change(ex_id: str, fields: Mapping[str, Any], clock: StoreClock) -> Change:
+    """The change ``update_execution`` applies to the stored execution: ``fields`` are checked
+    now (ValidationError before anything is read); ``_updated`` is stamped when it is applied."""
+    changes = _execution_fields(ex_id, fields)
+
+    def change(record: Record) -> Record:
+        return {**record, **changes, "_updated": clock.next()}
+
+    return change
+
+
+def status_change(ex_id: str, status: str, fields: Mapping[str, Any] | None, clock: StoreClock) -> Change:
+    """The change ``set_status`` applies: ``status`` and ``fields`` are checked now; applying it
+    raises :class:`InvalidTransition` when the stored status may not move to ``status``."""
+    target = parse_status(status).value
+    changes = _execution_fields(ex_id, fields or {})
+
+    def change(record: Record) -> Record:
+        check_transition(ex_id, record["_status"], target)
+        return {**record, **changes, "_status": target, "_updated": clock.next()}
+
+    return change
 
 
 def new_slices(records: Sequence[Mapping[str, Any]]) -> list[Record]:

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from teraslice_k8s.models.execution import check_transition, parse_status
 from teraslice_k8s.store import records as prepare
 from teraslice_k8s.store.base import (
     ANY_EXECUTION,
@@ -401,7 +400,7 @@ class SqliteStore:
         self,
         table: _Table,
         record_id: str,
-        change: Callable[[Record], Record],
+        change: prepare.Change,
         row: Callable[[Record], tuple[Any, ...]],
     ) -> Record:
         """Read-check-write of one record inside one write transaction."""
@@ -468,21 +467,10 @@ class SqliteStore:
         return self._get(_EXECUTIONS, ex_id)
 
     def update_execution(self, ex_id: str, fields: Mapping[str, Any]) -> Record:
-        changes = prepare.execution_update(ex_id, fields)
-
-        def change(record: Record) -> Record:
-            return {**record, **changes, "_updated": self._clock.next()}
-
-        return self._modify(_EXECUTIONS, ex_id, change, _ex_row)
+        return self._modify(_EXECUTIONS, ex_id, prepare.execution_change(ex_id, fields, self._clock), _ex_row)
 
     def set_status(self, ex_id: str, status: str, fields: Mapping[str, Any] | None = None) -> Record:
-        target = parse_status(status).value
-        changes = prepare.execution_update(ex_id, fields or {})
-
-        def change(record: Record) -> Record:
-            check_transition(ex_id, record["_status"], target)
-            return {**record, **changes, "_status": target, "_updated": self._clock.next()}
-
+        change = prepare.status_change(ex_id, status, fields, self._clock)
         return self._modify(_EXECUTIONS, ex_id, change, _ex_row)
 
     def list_executions(self, flt: ExFilter = ANY_EXECUTION, page: Page = DEFAULT_PAGE) -> list[Record]:
