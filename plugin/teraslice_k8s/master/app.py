@@ -13,7 +13,7 @@ JSON is pretty-printed with 4 spaces like Teraslice's express app; tables are
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -275,58 +275,57 @@ def create_app(service: MasterService) -> FastAPI:
 def _install_root_routes(app: FastAPI, service: MasterService) -> None:
     """``/txt/*`` tables and ``/metrics``: root only, as in Teraslice."""
 
-    def table(text: str) -> HTMLResponse:
-        return HTMLResponse(text)
-
-    def opts(request: Request) -> tuple[Mapping[str, str], bool]:
+    def table(
+        request: Request,
+        items: Sequence[Mapping[str, Any]],
+        defaults: Sequence[str],
+        cell: Callable[[Mapping[str, Any], str], Any] | None = None,
+    ) -> HTMLResponse:
+        """``items`` as a text table: ``fields`` picks the columns, ``headers=false`` drops the header."""
         q = request.query_params
-        return q, q.get("headers") != "false"
+        cols = tables.columns(q.get("fields"), defaults)
+        return HTMLResponse(tables.render(items, cols, headers=q.get("headers") != "false", cell=cell))
+
+    def listing_columns(defaults: tuple[str, ...], deleted: bool) -> tuple[str, ...]:
+        # A listing of deleted records also shows when they were deleted.
+        return defaults + (("_deleted_on",) if deleted else ())
 
     @app.get("/txt/jobs", response_class=HTMLResponse, summary="Jobs as a text table")
     async def txt_jobs(request: Request) -> Any:
-        q, headers = opts(request)
+        q = request.query_params
         deleted = params.deleted(q)
         jobs = await _call(
             service.list_jobs, JobFilter(active=params.active(q), deleted=deleted), params.page(q)
         )
-        defaults = tables.JOB_COLUMNS + (("_deleted_on",) if deleted else ())
-        return table(tables.render(jobs, tables.columns(q.get("fields"), defaults), headers=headers))
+        return table(request, jobs, listing_columns(tables.JOB_COLUMNS, deleted))
 
     @app.get("/txt/ex", response_class=HTMLResponse, summary="Executions as a text table")
     async def txt_ex(request: Request) -> Any:
-        q, headers = opts(request)
+        q = request.query_params
         deleted = params.deleted(q)
         exs = await _call(
             service.list_executions, ExFilter(statuses=params.statuses(q), deleted=deleted), params.page(q)
         )
-        defaults = tables.EX_COLUMNS + (("_deleted_on",) if deleted else ())
-        return table(tables.render(exs, tables.columns(q.get("fields"), defaults), headers=headers))
+        return table(request, exs, listing_columns(tables.EX_COLUMNS, deleted))
 
     @app.get("/txt/workers", response_class=HTMLResponse, summary="Workers as a text table")
     async def txt_workers(request: Request) -> Any:
-        q, headers = opts(request)
-        page = params.page(q)
+        page = params.page(request.query_params)
         state = await _call(service.cluster_state)
         items = tables.worker_items(state)[page.from_ : page.from_ + page.size]
         k8s = service.backend.clustering_type.startswith("kubernetes")
-        defaults = tables.WORKER_COLUMNS_K8S if k8s else tables.WORKER_COLUMNS_NATIVE
-        return table(tables.render(items, tables.columns(q.get("fields"), defaults), headers=headers))
+        return table(request, items, tables.WORKER_COLUMNS_K8S if k8s else tables.WORKER_COLUMNS_NATIVE)
 
     @app.get("/txt/nodes", response_class=HTMLResponse, summary="Nodes as a text table")
     async def txt_nodes(request: Request) -> Any:
-        q, headers = opts(request)
         state = await _call(service.cluster_state)
         nodes = [n for n in state.values() if isinstance(n, Mapping)]
-        cols = tables.columns(q.get("fields"), tables.NODE_COLUMNS)
-        return table(tables.render(nodes, cols, headers=headers, cell=tables.node_cell))
+        return table(request, nodes, tables.NODE_COLUMNS, cell=tables.node_cell)
 
     @app.get("/txt/controllers", response_class=HTMLResponse, summary="Controllers as a text table")
     @app.get("/txt/slicers", response_class=HTMLResponse, include_in_schema=False)
     async def txt_controllers(request: Request) -> Any:
-        q, headers = opts(request)
-        stats = await _call(service.all_controllers)
-        cols = tables.columns(q.get("fields"), tables.CONTROLLER_COLUMNS)
-        return table(tables.render(stats, cols, headers=headers))
+        return table(request, await _call(service.all_controllers), tables.CONTROLLER_COLUMNS)
 
     @app.get("/metrics", summary="Prometheus metrics of the master")
     async def metrics() -> Response:
