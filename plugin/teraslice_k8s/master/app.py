@@ -13,7 +13,7 @@ JSON is pretty-printed with 4 spaces like Teraslice's express app; tables are
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -338,21 +338,20 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def api_error(_: Request, err: ApiError) -> Response:
         return error_response(err.status, err.message, err.problems)
 
-    @app.exception_handler(RecordNotFound)
-    async def not_found(_: Request, err: RecordNotFound) -> Response:
-        return error_response(404, str(err))
+    def message_as(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def handler(_: Request, err: Exception) -> Response:
+            return error_response(status, str(err))
 
-    @app.exception_handler(RecordExists)
-    async def exists(_: Request, err: RecordExists) -> Response:
-        return error_response(409, str(err))
+        return handler
 
-    @app.exception_handler(InvalidTransition)
-    async def transition(_: Request, err: InvalidTransition) -> Response:
-        return error_response(422, str(err))
-
-    @app.exception_handler(InvalidStatus)
-    async def bad_status(_: Request, err: InvalidStatus) -> Response:
-        return error_response(422, str(err))
+    # Store and status errors carry Teraslice's message; only the status code differs.
+    for error_type, status in (
+        (RecordNotFound, 404),
+        (RecordExists, 409),
+        (InvalidTransition, 422),
+        (InvalidStatus, 422),
+    ):
+        app.add_exception_handler(error_type, message_as(status))
 
     @app.exception_handler(ValidationError)
     async def invalid(_: Request, err: ValidationError) -> Response:
