@@ -61,6 +61,8 @@ def test_helm_test_passes(release: str) -> None:
 def _allowed(namespace: str, group: str, resource: str, verb: str) -> bool:
     from kubernetes import client
 
+    # A SubjectAccessReview names a subresource separately ("services/proxy" -> services + proxy).
+    resource, _, subresource = resource.partition("/")
     review = {
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SubjectAccessReview",
@@ -71,6 +73,7 @@ def _allowed(namespace: str, group: str, resource: str, verb: str) -> bool:
                 "namespace": namespace,
                 "group": group,
                 "resource": resource,
+                "subresource": subresource,
                 "verb": verb,
             },
         },

@@ -89,4 +89,22 @@ class Backend(Protocol):
         """Teraslice's ``GET /v1/cluster/state`` object (node id -> node)."""
         ...
 
+    def call_controller(
+        self,
+        execution: Mapping[str, Any],
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        timeout: float,
+    ) -> dict[str, Any]:
+        """Send ``method`` ``path`` (query ``params``) to the execution's controller HTTP
+        interface by a route the backend knows, and return the JSON object it answered.
+
+        Used by the master when ``slicer_hostname:slicer_port`` cannot be connected to directly
+        (a master outside the cluster cannot resolve the Service name). ``method`` is ``GET`` or
+        ``POST``; a ``POST`` is delivered at most once. ``timeout`` bounds the call, in seconds.
+        Raises :class:`BackendError` on any failure (unreachable, non-2xx, not a JSON object).
+        """
+        ...
+
     def close(self) -> None: ...

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import httpx
+
 from teraslice_k8s import __version__
 from teraslice_k8s.backend.base import (
     BackendError,
@@ -284,6 +286,41 @@ class LocalBackend:
                 "active": active,
             }
         }
+
+    def call_controller(
+        self,
+        execution: Mapping[str, Any],
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        timeout: float,
+    ) -> dict[str, Any]:
+        """``method`` ``path`` on the controller process this backend started for the execution,
+        at ``127.0.0.1:<the port it chose>`` (sent once; no retry)."""
+        ex_id = str(execution.get("ex_id", ""))
+        with self._lock:
+            state = self._executions.get(ex_id)
+            port = state.port if state is not None and state.controller is not None else None
+        if port is None:
+            raise BackendError(f"execution {ex_id} has no execution controller process on this machine")
+        url = f"http://{LOCAL_HOST}:{port}{path}"
+        try:
+            response = httpx.request(
+                method,
+                url,
+                params=dict(params) or None,
+                timeout=timeout,
+                headers={"Accept": "application/json"},
+            )
+            response.raise_for_status()
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise BackendError(f"{method} {url} (execution {ex_id}) failed: {exc}") from exc
+        if not isinstance(body, dict):
+            raise BackendError(
+                f"{method} {url} (execution {ex_id}) answered {type(body).__name__}, not an object"
+            )
+        return body
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_interval):

@@ -17,6 +17,9 @@ waiting ``min(cap, base * 2**(n-1))`` scaled by a jitter in [0.5, 1.5) between a
 
 ``RBAC_RULES`` lists exactly the API verbs this module calls; the chart's Role must grant
 exactly these (``tests/chart`` checks both directions). Each call below names its verb.
+
+:meth:`KubeApi.proxy_service` is the exception to the retry policy for writes: a ``POST``
+through the service proxy is sent once (a retried ``/pause`` could reach the controller twice).
 """
 
 from __future__ import annotations
@@ -76,6 +79,10 @@ RBAC_RULES: Final[tuple[dict[str, tuple[str, ...]], ...]] = (
         "resources": ("jobs",),
         "verbs": ("get", "list", "watch", "create", "delete"),
     },
+    # the execution controller's HTTP interface through the API server's service proxy, when the
+    # master cannot reach the Service directly (master outside the cluster). The API server
+    # authorizes a proxy request with the verb of its HTTP method: GET -> get, POST -> create.
+    {"apiGroups": ("",), "resources": ("services/proxy",), "verbs": ("get", "create")},
 )
 
 #: HTTP statuses that are worth another attempt.
@@ -91,6 +98,8 @@ class Kind(StrEnum):
     POD = "Pod"
     REPLICA_SET = "ReplicaSet"
     CONFIG_MAP = "ConfigMap"
+    #: The ``proxy`` subresource of a Service (only :meth:`KubeApi.proxy_service` uses it).
+    SERVICE_PROXY = "Service/proxy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +170,11 @@ CALL_TABLE: Final[dict[Kind, _Ops]] = {
     Kind.POD: _Ops("v1", "pods", frozenset({"list", "watch", "delete"})),
     Kind.REPLICA_SET: _Ops("apps/v1", "replicasets", frozenset({"list", "delete"})),
     Kind.CONFIG_MAP: _Ops("v1", "configmaps", frozenset({"get"})),
+    Kind.SERVICE_PROXY: _Ops("v1", "services/proxy", frozenset({"get", "create"})),
 }
+
+#: HTTP method of a service-proxy request -> the RBAC verb the API server checks for it.
+_PROXY_VERBS: Final[dict[str, str]] = {"GET": "get", "POST": "create"}
 
 
 class WatchStream:
@@ -252,6 +265,8 @@ class KubeApi:
         Raises :class:`~.errors.AlreadyExists` on a name clash.
         """
         kind = Kind(body["kind"])
+        if kind is Kind.SERVICE_PROXY:
+            raise ValueError("a service proxy is not an object: use proxy_service()")
         ops = _ops(kind, "create")
         name = str(body.get("metadata", {}).get("name", ""))
         # RBAC: create
@@ -359,6 +374,46 @@ class KubeApi:
             content_type="application/json-patch+json",
         )
 
+    def proxy_service(
+        self,
+        name: str,
+        port: int | str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> bytes:
+        """``method`` ``path`` (with query ``params``) on port ``port`` of the Service ``name``,
+        through the API server (``/api/v1/namespaces/{ns}/services/{name}:{port}/proxy{path}``),
+        authenticated like every other call; returns the body the Service answered.
+
+        Only ``GET`` (RBAC ``get`` on ``services/proxy``) and ``POST`` (``create``) are allowed.
+        A non-2xx answer, whether from the API server (no such Service, no ready endpoint) or
+        relayed from the Service itself, raises the mapped :mod:`~.errors` class. ``GET`` is
+        retried like every read; ``POST`` is sent exactly once, whatever fails.
+        ``timeout`` bounds each attempt (default ``ApiSettings.request_timeout``).
+        """
+        method = method.upper()
+        verb = _PROXY_VERBS.get(method)
+        if verb is None:
+            raise ValueError(f"the service proxy is only used with GET or POST, not {method}")
+        if not path.startswith("/"):
+            raise ValueError(f"the proxied path must start with '/', got {path!r}")
+        ops = _ops(Kind.SERVICE_PROXY, verb)
+        services = CALL_TABLE[Kind.SERVICE].path(self.namespace, f"{name}:{port}")
+        url_path = f"{services}/proxy{quote(path, safe='/')}"
+        query = list((params or {}).items())
+        # RBAC: get (GET) / create (POST) on services/proxy
+        data: bytes = self._call(
+            verb,
+            ops,
+            name,
+            lambda: self._send(method, url_path, query, None, timeout=timeout),
+            attempts=None if method == "GET" else 1,
+        )
+        return data
+
     # ------------------------------------------------------------------------------ plumbing
 
     def _send(
@@ -426,10 +481,15 @@ class KubeApi:
             raise KubeError(f"{_describe(verb, ops, name, self.namespace)}: unexpected response")
         return decoded
 
-    def _call(self, verb: str, ops: _Ops, name: str, request: Callable[[], Any]) -> Any:
-        """Run ``request`` with the retry policy of the module docstring; map every failure."""
+    def _call(
+        self, verb: str, ops: _Ops, name: str, request: Callable[[], Any], *, attempts: int | None = None
+    ) -> Any:
+        """Run ``request`` with the retry policy of the module docstring; map every failure.
+
+        ``attempts`` overrides ``ApiSettings.attempts`` (1: a request that must not be repeated).
+        """
         settings = self.settings
-        attempts = max(1, settings.attempts)
+        attempts = max(1, settings.attempts if attempts is None else attempts)
         for attempt in range(1, attempts + 1):
             try:
                 return request()

@@ -15,6 +15,8 @@ Composes :mod:`~teraslice_k8s.kubernetes.render` (manifests) with
   so it does not depend on the garbage collector. Force stop deletes every listed item with
   ``gracePeriodSeconds: 1`` (Teraslice stops at the first item already terminating).
 - Scaling never goes below 0 workers (refused with a clear error).
+- The master reaches a controller it cannot connect to directly (the master runs outside the
+  cluster) through the API server's service proxy (:meth:`KubernetesBackend.call_controller`).
 - Pods and Jobs are watched: a failed / evicted controller, an image pull error, a crash loop
   or an unschedulable pod are reported as :class:`~teraslice_k8s.backend.base.BackendEvent`s with
   the Kubernetes reason.
@@ -22,6 +24,7 @@ Composes :mod:`~teraslice_k8s.kubernetes.render` (manifests) with
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -56,6 +59,7 @@ from teraslice_k8s.kubernetes.names import (
 )
 from teraslice_k8s.kubernetes.render import (
     OwnerRef,
+    execution_names,
     render_controller_job,
     render_controller_service,
     render_worker_deployment,
@@ -260,6 +264,42 @@ class KubernetesBackend:
         """Teraslice's ``kubernetesV2`` cluster state from the pod cache (a pod list before
         :meth:`start`)."""
         return gen_cluster_state(self._items(self._caches[Kind.POD]))
+
+    # ------------------------------------------------------------------------------ controller
+
+    def call_controller(
+        self,
+        execution: Mapping[str, Any],
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        timeout: float,
+    ) -> dict[str, Any]:
+        """The controller's HTTP interface through the API server's service proxy.
+
+        The Service is the first label of ``slicer_hostname`` (``<service>.<namespace>``, as
+        :meth:`allocate_controller` returned it), else the name rendered for the execution; the
+        port is ``slicer_port`` (45680 by default). ``POST`` is sent once (never retried).
+        """
+        ex_id = execution.get("ex_id", "?")
+        hostname = str(execution.get("slicer_hostname") or "")
+        service = hostname.split(".", 1)[0] if hostname else execution_names(execution).service
+        port = int(execution.get("slicer_port") or SLICER_PORT)
+        what = (
+            f"{method} {path} on the execution controller of {ex_id} through the API server's "
+            f'service proxy (Service "{service}" port {port} in namespace "{self.namespace}")'
+        )
+        try:
+            data = self.api.proxy_service(service, port, method, path, params=params, timeout=timeout)
+        except (KubeError, ValueError) as e:
+            raise BackendError(f"{what} failed: {e}") from e
+        try:
+            body = json.loads(data)
+        except ValueError as e:
+            raise BackendError(f"{what} answered a non-JSON body {data[:200]!r}") from e
+        if not isinstance(body, dict):
+            raise BackendError(f"{what} answered {type(body).__name__}, not an object")
+        return body
 
     # ------------------------------------------------------------------------------ internals
 

@@ -5,20 +5,51 @@ The EC interface (shared with the runtime): ``GET /analytics`` -> ControllerStat
 ``POST /loglevel?level=<l>`` -> ``{"level":"<l>"}``. Every failure (connection refused, DNS,
 timeout, non-2xx, bad JSON) raises :class:`ControllerUnavailable`, which the master turns
 into Teraslice's "not available" errors.
+
+Routes: the direct URL first. When it cannot be connected to at all (DNS failure, connection
+refused, connect timeout: the request never reached an EC, so even a ``POST`` is safe to send
+again) and a backend was given, the same request goes through
+:meth:`~teraslice_k8s.backend.base.Backend.call_controller` instead (Kubernetes: the API
+server's service proxy, for a master running outside the cluster whose ``svc-...<namespace>``
+names do not resolve). An EC that answered, even with an error status, is never asked again by
+the other route. The route that worked is remembered per execution and address, so later calls
+go straight to it; when the remembered backend route fails, the next call tries direct again.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
 import httpx
 
+from teraslice_k8s.backend.base import Backend, BackendError
 from teraslice_k8s.errors import TerasliceError
+
+log = logging.getLogger(__name__)
+
+#: Executions whose route is remembered (oldest forgotten first; forgetting costs one retry).
+ROUTES_REMEMBERED: Final = 4096
+
+#: Failures that prove the request did not reach any EC (safe to send by another route).
+_NOT_CONNECTED: Final = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
 class ControllerUnavailable(TerasliceError):
     """The execution controller could not be reached or refused the command."""
+
+
+class Route(StrEnum):
+    """How the master reached an execution's controller."""
+
+    #: ``http://<slicer_hostname>:<slicer_port>``
+    DIRECT = "direct"
+    #: :meth:`Backend.call_controller` (the Kubernetes API server's service proxy)
+    BACKEND = "backend"
 
 
 def controller_url(execution: Mapping[str, Any]) -> str | None:
@@ -30,10 +61,35 @@ def controller_url(execution: Mapping[str, Any]) -> str | None:
 
 
 class ControllerClient:
-    """Thread-safe; one connection pool shared by every request of the master."""
+    """Thread-safe; one connection pool shared by every request of the master.
 
-    def __init__(self, *, transport: httpx.BaseTransport | None = None) -> None:
+    ``backend``: the fallback route (see the module docstring); without it a controller that
+    cannot be connected to is simply unavailable.
+    """
+
+    def __init__(
+        self, *, transport: httpx.BaseTransport | None = None, backend: Backend | None = None
+    ) -> None:
         self._http = httpx.Client(transport=transport, headers={"Accept": "application/json"})
+        self._backend = backend
+        self._lock = threading.Lock()
+        self._routes: OrderedDict[tuple[str, str], Route] = OrderedDict()
+
+    def route(self, execution: Mapping[str, Any]) -> Route | None:
+        """The route that last worked for this execution's controller (None: not tried yet)."""
+        base = controller_url(execution)
+        with self._lock:
+            return self._routes.get((str(execution.get("ex_id")), base or ""))
+
+    def _remember(self, key: tuple[str, str], route: Route | None) -> None:
+        with self._lock:
+            if route is None:
+                self._routes.pop(key, None)
+                return
+            self._routes[key] = route
+            self._routes.move_to_end(key)
+            while len(self._routes) > ROUTES_REMEMBERED:
+                self._routes.popitem(last=False)
 
     def _call(
         self, execution: Mapping[str, Any], method: str, path: str, timeout: float, **params: str
@@ -41,8 +97,24 @@ class ControllerClient:
         base = controller_url(execution)
         if base is None:
             raise ControllerUnavailable(f"execution {execution.get('ex_id')} has no controller address yet")
+        key = (str(execution.get("ex_id")), base)
+        if self._backend is not None and self.route(execution) is Route.BACKEND:
+            return self._via_backend(self._backend, key, execution, (method, path, params), timeout)
         try:
             response = self._http.request(method, base + path, params=params or None, timeout=timeout)
+        except _NOT_CONNECTED as err:
+            if self._backend is None:
+                raise ControllerUnavailable(f"{method} {base}{path} failed: {err}") from err
+            log.info(
+                "cannot connect to the controller of %s at %s (%s); using the backend's route",
+                key[0],
+                base,
+                err,
+            )
+            return self._via_backend(self._backend, key, execution, (method, path, params), timeout)
+        except httpx.HTTPError as err:
+            raise ControllerUnavailable(f"{method} {base}{path} failed: {err}") from err
+        try:
             response.raise_for_status()
             body = response.json()
         except (httpx.HTTPError, ValueError) as err:
@@ -51,6 +123,24 @@ class ControllerClient:
             raise ControllerUnavailable(
                 f"{method} {base}{path} returned {type(body).__name__}, not an object"
             )
+        self._remember(key, Route.DIRECT)
+        return body
+
+    def _via_backend(
+        self,
+        backend: Backend,
+        key: tuple[str, str],
+        execution: Mapping[str, Any],
+        request: tuple[str, str, Mapping[str, str]],
+        timeout: float,
+    ) -> dict[str, Any]:
+        method, path, params = request
+        try:
+            body = backend.call_controller(execution, method, path, params, timeout)
+        except BackendError as err:
+            self._remember(key, None)  # the next call tries the direct route again
+            raise ControllerUnavailable(str(err)) from err
+        self._remember(key, Route.BACKEND)
         return body
 
     def analytics(self, execution: Mapping[str, Any], timeout: float) -> dict[str, Any]:

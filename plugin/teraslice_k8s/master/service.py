@@ -84,7 +84,9 @@ class MasterService:
         self._prepare: SpecPreparer = prepare or dict
         self.allocator = allocator or Allocator(store, backend)
         self.lifecycle = lifecycle or Lifecycle(store, backend, self.allocator, settings)
-        self.controllers = controllers or ControllerClient()
+        # Without an injected client, a controller the master cannot connect to (master outside
+        # the cluster) is reached through the backend (Kubernetes: the API server's proxy).
+        self.controllers = controllers or ControllerClient(backend=backend)
         self.stats = ControllerStats(store, self.controllers, settings)
         self._generation_lock = threading.Lock()
         self._jobs_generation = 0

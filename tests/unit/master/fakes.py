@@ -2,7 +2,9 @@
 
 :class:`RecordingBackend` implements the Backend protocol: it records every call with its
 arguments (``calls``), keeps the set of ex_ids that "have objects" (``live``), and emits
-:class:`BackendEvent`s only when a test calls :meth:`RecordingBackend.emit`.
+:class:`BackendEvent`s only when a test calls :meth:`RecordingBackend.emit`. Its controller
+route (``call_controller``) answers from ``controller_replies`` (ex_id -> path -> JSON object) and
+fails like an unreachable controller for anything else.
 :class:`FakeControllers` answers the EC HTTP interface (``/analytics``, ``/pause``,
 ``/resume``, ``/loglevel``) for the controllers a test registers, through
 ``httpx.MockTransport``; unknown hosts fail like an unreachable controller.
@@ -40,6 +42,8 @@ class RecordingBackend:
         self.fail: dict[str, Exception] = {}
         self.stop_removes = stop_removes
         self.state: dict[str, Any] = {}
+        #: ex_id -> EC path -> the JSON object ``call_controller`` answers
+        self.controller_replies: dict[str, dict[str, dict[str, Any]]] = {}
         self.closed = False
         self._lock = threading.Lock()
 
@@ -90,6 +94,21 @@ class RecordingBackend:
 
     def cluster_state(self) -> dict[str, Any]:
         return self.state
+
+    def call_controller(
+        self,
+        execution: Mapping[str, Any],
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        timeout: float,
+    ) -> dict[str, Any]:
+        ex_id = execution["ex_id"]
+        self._record("call_controller", ex_id, method, path, dict(params))
+        reply = self.controller_replies.get(ex_id, {}).get(path)
+        if reply is None:
+            raise BackendError(f"no route to the controller of execution {ex_id}")
+        return reply
 
     def close(self) -> None:
         self.closed = True
