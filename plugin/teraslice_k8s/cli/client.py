@@ -25,7 +25,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -180,6 +180,14 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=4))
 
 
+def _output(args: argparse.Namespace, result: Any, show: Callable[[Any], None]) -> None:
+    """The master's JSON with ``--json``, else ``show(result)`` (a table or a line)."""
+    if args.json:
+        _print_json(result)
+    else:
+        show(result)
+
+
 def _table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -228,19 +236,14 @@ def _register(api: Api, args: argparse.Namespace) -> None:
 
 def _start(api: Api, args: argparse.Namespace) -> None:
     result = api.call("POST", f"/v1/jobs/{_job_id(args.job)}/_start")
-    if args.json:
-        _print_json(result)
-    else:
-        print(f"started job {result['job_id']}: execution {result['ex_id']}")
+    _output(args, result, lambda r: print(f"started job {r['job_id']}: execution {r['ex_id']}"))
 
 
 def _stop(api: Api, args: argparse.Namespace) -> None:
+    job_id = _job_id(args.job)
     params = {"force": "true" if args.force else "false", "blocking": "false" if args.no_wait else "true"}
-    result = api.call("POST", f"/v1/jobs/{_job_id(args.job)}/_stop", params=params)
-    if args.json:
-        _print_json(result)
-    else:
-        print(f"job {_job_id(args.job)}: {result['status']}")
+    result = api.call("POST", f"/v1/jobs/{job_id}/_stop", params=params)
+    _output(args, result, lambda r: print(f"job {job_id}: {r['status']}"))
 
 
 def _ex_rows(executions: Sequence[dict[str, Any]]) -> list[list[Any]]:
@@ -268,51 +271,43 @@ def _show_ex(ex: dict[str, Any]) -> None:
 
 
 def _status(api: Api, args: argparse.Namespace) -> None:
-    ex = api.call("GET", f"/v1/jobs/{_job_id(args.job)}/ex")
-    if args.json:
-        _print_json(ex)
-    else:
-        _show_ex(ex)
+    _output(args, api.call("GET", f"/v1/jobs/{_job_id(args.job)}/ex"), _show_ex)
 
 
 def _errors(api: Api, args: argparse.Namespace) -> None:
-    errors = api.call("GET", f"/v1/jobs/{_job_id(args.job)}/errors")
-    if args.json:
-        _print_json(errors)
-        return
-    rows = [
-        [e.get("slice_id"), e.get("slicer_order"), str(e.get("error", "")).splitlines()[0:1]] for e in errors
-    ]
-    _table("slice errors", ("slice_id", "order", "error"), [[a, b, c[0] if c else ""] for a, b, c in rows])
+    def show(errors: list[dict[str, Any]]) -> None:
+        rows = [
+            [e.get("slice_id"), e.get("slicer_order"), next(iter(str(e.get("error", "")).splitlines()), "")]
+            for e in errors
+        ]
+        _table("slice errors", ("slice_id", "order", "error"), rows)
+
+    _output(args, api.call("GET", f"/v1/jobs/{_job_id(args.job)}/errors"), show)
 
 
 def _workers(api: Api, args: argparse.Namespace) -> None:
     if args.count <= 0:
         raise InputError("count must be greater than zero")
     result = api.call("POST", f"/v1/jobs/{_job_id(args.job)}/_workers", params={args.mode: str(args.count)})
-    if args.json:
-        _print_json(result)
-    else:
-        print(result["message"])
+    _output(args, result, lambda r: print(r["message"]))
 
 
 def _list_jobs(api: Api, args: argparse.Namespace) -> None:
-    params = {"size": str(args.size), "ex": "_status,ex_id", "deleted": "true" if args.deleted else "false"}
-    jobs = api.call("GET", "/v1/jobs", params=params)
-    if args.json:
-        _print_json(jobs)
-        return
-    rows = [
-        [
-            j.get("name"),
-            j.get("job_id"),
-            j.get("lifecycle"),
-            j.get("workers"),
-            (j.get("ex") or {}).get("_status"),
+    def show(jobs: list[dict[str, Any]]) -> None:
+        rows = [
+            [
+                j.get("name"),
+                j.get("job_id"),
+                j.get("lifecycle"),
+                j.get("workers"),
+                (j.get("ex") or {}).get("_status"),
+            ]
+            for j in jobs
         ]
-        for j in jobs
-    ]
-    _table("jobs", ("name", "job_id", "lifecycle", "workers", "status"), rows)
+        _table("jobs", ("name", "job_id", "lifecycle", "workers", "status"), rows)
+
+    params = {"size": str(args.size), "ex": "_status,ex_id", "deleted": "true" if args.deleted else "false"}
+    _output(args, api.call("GET", "/v1/jobs", params=params), show)
 
 
 def _list_ex(api: Api, args: argparse.Namespace) -> None:
@@ -320,15 +315,8 @@ def _list_ex(api: Api, args: argparse.Namespace) -> None:
     if args.status:
         params["status"] = args.status
     executions = api.call("GET", "/v1/ex", params=params)
-    if args.json:
-        _print_json(executions)
-    else:
-        _table("executions", EX_COLUMNS, _ex_rows(executions))
+    _output(args, executions, lambda exs: _table("executions", EX_COLUMNS, _ex_rows(exs)))
 
 
 def _ex_status(api: Api, args: argparse.Namespace) -> None:
-    ex = api.call("GET", f"/v1/ex/{args.ex_id}")
-    if args.json:
-        _print_json(ex)
-    else:
-        _show_ex(ex)
+    _output(args, api.call("GET", f"/v1/ex/{args.ex_id}"), _show_ex)
