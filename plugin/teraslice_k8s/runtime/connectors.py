@@ -4,7 +4,7 @@ Only Elasticsearch (``elasticsearch-next`` and legacy ``elasticsearch`` connecto
 needed by the built-in operations. Connector configs look like Teraslice's:
 ``{"node": ["http://es:9200"], "username": ..., "password": ..., "caCertificate": ...,
 "requestTimeout": ...}``. Clients are built by the store's
-:func:`~teraslice_k8s.store.elasticsearch.make_client`, so operations and the state store
+:func:`~teraslice_k8s.store.es_client.make_client`, so operations and the state store
 speak the same (Elasticsearch 8 compatible) REST dialect.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from teraslice_k8s.runtime.durations import duration_ms
-from teraslice_k8s.store.elasticsearch import make_client
+from teraslice_k8s.store.es_client import make_client
 
 ES_CONNECTOR_TYPES = ("elasticsearch-next", "elasticsearch")
 DEFAULT_NODE = "http://127.0.0.1:9200"

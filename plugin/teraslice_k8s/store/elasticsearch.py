@@ -19,10 +19,8 @@ Consistency:
   may have been written (the error names the first failure); retrying the batch is safe for
   slices because records are indexed by ``slice_id``.
 
-Server compatibility: the official client sends ``compatible-with=<client major>`` media types;
-an Elasticsearch 8 server refuses ``compatible-with=9``. Clients this module builds (from URLs)
-therefore ask for version 8 compatibility, which Elasticsearch 8 and 9 servers both accept.
-A client object passed in is used unchanged. OpenSearch is not supported by the official client.
+Clients built from URLs come from :func:`~teraslice_k8s.store.es_client.make_client`
+(Elasticsearch 8 REST compatibility); a client object passed in is used unchanged.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ import json
 import logging
 import random
 import re
-import ssl
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -39,9 +36,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from elastic_transport import ConnectionError as TransportConnectionError
-from elastic_transport import HttpHeaders, Urllib3HttpNode
-from elastic_transport._models import DEFAULT, DefaultType
-from elastic_transport._node import NodeApiResponse
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, TransportError
 
 from teraslice_k8s.errors import Problem, ValidationError
@@ -59,6 +53,7 @@ from teraslice_k8s.store.base import (
     SliceFilter,
     StoreError,
 )
+from teraslice_k8s.store.es_client import make_client
 from teraslice_k8s.store.query import SortKey, check_page
 from teraslice_k8s.store.timestamps import StoreClock
 
@@ -138,7 +133,6 @@ ANALYTICS_FIELDS: dict[str, dict[str, Any]] = {
 _SORTABLE = frozenset({"keyword", "date", "boolean", "integer", "long", "float"})
 _CLUSTER_NAME = re.compile(r"[a-z0-9][a-z0-9_\-.]*")
 _IN_CHUNK = 500
-_COMPAT_FROM = re.compile(r"compatible-with=\d+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,55 +159,6 @@ class _Index:
             clauses.append({target: {"order": "desc" if key.descending else "asc", "missing": "_last"}})
         clauses.append({self.id_field: {"order": "desc" if keys[0].descending else "asc"}})
         return clauses
-
-
-class _Compat8Node(Urllib3HttpNode):
-    """HTTP node asking for Elasticsearch 8 REST compatibility (accepted by 8.x and 9.x servers)."""
-
-    def perform_request(
-        self,
-        method: str,
-        target: str,
-        body: bytes | None = None,
-        headers: HttpHeaders | None = None,
-        request_timeout: DefaultType | float | None = DEFAULT,
-    ) -> NodeApiResponse:
-        if headers is not None:
-            headers = headers.copy()
-            for name in ("accept", "content-type"):
-                if name in headers:
-                    headers[name] = _COMPAT_FROM.sub("compatible-with=8", headers[name])
-        return super().perform_request(
-            method, target, body=body, headers=headers, request_timeout=request_timeout
-        )
-
-
-def make_client(
-    nodes: str | Sequence[str],
-    *,
-    username: str | None = None,
-    password: str | None = None,
-    ca_certificate: str | None = None,
-    request_timeout: float = 120.0,
-    max_retries: int = 3,
-) -> Elasticsearch:
-    """An Elasticsearch client for terafoundation-style ``node`` URLs (``host:port`` gets
-    ``http://``), with basic auth and a PEM CA when given, speaking 8.x-compatible REST."""
-    urls = [nodes] if isinstance(nodes, str) else list(nodes)
-    urls = [url if "://" in url else f"http://{url}" for url in urls]
-    options: dict[str, Any] = {}
-    if username is not None or password is not None:
-        options["basic_auth"] = (username or "", password or "")
-    if ca_certificate:
-        options["ssl_context"] = ssl.create_default_context(cadata=ca_certificate)
-    return Elasticsearch(
-        urls,
-        node_class=_Compat8Node,
-        request_timeout=request_timeout,
-        max_retries=max_retries,
-        retry_on_timeout=True,
-        **options,
-    )
 
 
 class ElasticsearchStore:

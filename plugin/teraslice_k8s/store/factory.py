@@ -65,7 +65,8 @@ def open_store(config: SysConfig) -> Store:
         return SqliteStore(path)
     # Imported here: the Elasticsearch client takes ~0.5 s to import, which every execution
     # controller and worker would pay at start-up even with SQLite.
-    from teraslice_k8s.store.elasticsearch import ElasticsearchStore, make_client
+    from teraslice_k8s.store.elasticsearch import ElasticsearchStore
+    from teraslice_k8s.store.es_client import make_client
 
     connection = config.terafoundation.connection(storage.connection)
     if connection is None:

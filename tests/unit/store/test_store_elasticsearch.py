@@ -20,7 +20,8 @@ from store_contract import Opener, StoreContract, job
 
 from teraslice_k8s.errors import Problem, ValidationError
 from teraslice_k8s.store.base import Page, StoreError
-from teraslice_k8s.store.elasticsearch import ElasticsearchStore, make_client
+from teraslice_k8s.store.elasticsearch import ElasticsearchStore
+from teraslice_k8s.store.es_client import make_client
 
 ES_URL = os.environ.get("TEST_ELASTICSEARCH_URL", "")
 SMALL = {
