@@ -262,6 +262,17 @@ def test_killed_controller_is_reported_with_exit_code_and_output(local: Local) -
     assert local.backend.processes(ex_id) == {"execution_controller": [], "worker": []}
 
 
+def test_controller_route_reaches_the_local_controller(local: Local) -> None:
+    """``call_controller``: the master's fallback route, to the controller's 127.0.0.1 port."""
+    ex_id = local.submit(LONG_JOB)
+    wait_for(lambda: local.status(ex_id) == "running", "running")
+    ex = local.store.get_execution(ex_id)
+    assert local.backend.call_controller(ex, "POST", "/pause", {}, 10) == {"status": "paused"}
+    assert local.backend.call_controller(ex, "POST", "/resume", {}, 10) == {"status": "running"}
+    assert local.backend.call_controller(ex, "POST", "/loglevel", {"level": "warn"}, 10) == {"level": "warn"}
+    assert local.backend.call_controller(ex, "GET", "/analytics", {}, 10)["ex_id"] == ex_id
+
+
 def _start_run(tmp_path: Path, job: dict[str, Any]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [

@@ -10,6 +10,11 @@ objects (:meth:`EmulatorThread.objects`), the request log (method, path, query, 
 faults (:meth:`EmulatorThread.fail`): the next N matching requests get a given status and body,
 or hang until the client times out.
 
+Service proxy: ``/api/v1/namespaces/{ns}/services/{name}:{port}/proxy/{path}`` is forwarded to the
+local HTTP server a test registers for that Service (:meth:`EmulatorThread.proxy_service_to`),
+passing its status and body through as the API server does; an unregistered Service answers 404
+(no such Service) or 503 (it exists but has no endpoint), with the API server's messages.
+
 Remaining gaps (tests must not rely on them): no controllers (nothing creates pods or updates
 status: inject them with :meth:`EmulatorThread.apply`), no garbage collection through owner
 references, no validation, simplified patch semantics, no watch bookmarks.
@@ -198,6 +203,12 @@ class LoggedRequest:
 
 # ---------------------------------------------------------------------------------- the shim
 
+#: ``/api/v1/namespaces/{ns}/services/{name}[:{port}]/proxy[/{path}]`` (the API server's service proxy)
+_SERVICE_PROXY = re.compile(
+    r"^/api/v1/namespaces/(?P<namespace>[^/]+)/services/(?P<name>[^/:]+)(?::(?P<port>[^/]+))?"
+    r"/proxy(?P<path>/.*)?$"
+)
+
 
 def _now() -> str:
     return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -257,6 +268,8 @@ class TsK8sEmulator(kmock.KubernetesEmulator):
 
     faults: list[Fault] = attrs.field(factory=list)
     log: list[LoggedRequest] = attrs.field(factory=list)
+    #: (namespace, service, port) -> base URL the service proxy forwards to
+    proxies: dict[tuple[str, str, str], str] = attrs.field(factory=dict)
     _rv: Any = attrs.field(factory=lambda: itertools.count(1))
     _release: asyncio.Event = attrs.field(factory=asyncio.Event)
 
@@ -299,6 +312,9 @@ class TsK8sEmulator(kmock.KubernetesEmulator):
                     fault.status_body(), status=fault.status, headers=fault.headers
                 )
 
+        proxied = _SERVICE_PROXY.match(request.url.path)
+        if proxied is not None:
+            return await self._serve_proxy(request, proxied)
         if request.resource is not None and request.method == enums.method.PUT and request.name:
             return await self._serve_put(request)
         if request.resource is not None:
@@ -347,6 +363,35 @@ class TsK8sEmulator(kmock.KubernetesEmulator):
                 status=exc.status,
             )
         return await super()._render_error(exc)
+
+    async def _serve_proxy(
+        self, request: rendering.Request, match: re.Match[str]
+    ) -> aiohttp.web.StreamResponse:
+        """Forward a service-proxy request to the registered server; its answer goes back as is."""
+        namespace, name = match["namespace"], match["name"]
+        target = self.proxies.get((namespace, name, match["port"] or ""))
+        if target is None:
+            async with self._lock:
+                exists = any(
+                    res.plural == "services" and ns == namespace and obj_name == name and not obj.deleted
+                    for (res, ns, obj_name), obj in self._objects.items()
+                )
+            if exists:
+                status = _status(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+            else:
+                status = _status(404, "NotFound", f'services "{name}" not found')
+            return aiohttp.web.json_response(status, status=status["code"])
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                request.method.value.upper(),
+                target + (match["path"] or "/"),
+                params=dict(request.params),
+                json=request.data,
+            ) as upstream,
+        ):
+            body = await upstream.read()
+            return aiohttp.web.Response(body=body, status=upstream.status, content_type=upstream.content_type)
 
     async def _serve_put(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         assert request.resource is not None
@@ -619,6 +664,13 @@ class EmulatorThread:
 
     def clear_log(self) -> None:
         self.emulator.log.clear()
+
+    # service proxy ----------------------------------------------------------------------
+
+    def proxy_service_to(self, namespace: str, name: str, port: int | str, url: str) -> None:
+        """Forward ``/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy/...`` to ``url``
+        (a local HTTP server standing in for the Service's endpoints)."""
+        self.emulator.proxies[(namespace, name, str(port))] = url.rstrip("/")
 
     # faults -----------------------------------------------------------------------------
 
