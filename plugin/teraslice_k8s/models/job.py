@@ -54,7 +54,6 @@ MIXED_RESOURCES_MESSAGE = "cpu/memory can't be mixed with resource settings of t
 SECRET_ENV_TAKEN_MESSAGE = (
     "is taken from a Secret by the cluster (teraslice.kubernetes_env_secret_refs) and cannot be set by a job"
 )
-TARGET_CONSTRAINTS = ("required", "preferred", "accepted")
 
 OpValidator = Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]], list[Problem]]
 

@@ -251,9 +251,3 @@ class Scheduler:
         if state == SliceState.ERROR:
             self.counters.failed += 1
         self.sink.slice_changed(s)
-
-    def drain_queue(self) -> list[Slice]:
-        """Remove and return every queued slice (shutdown: they stay ``pending``/``start``)."""
-        out = list(self.queue)
-        self.queue.clear()
-        return out
