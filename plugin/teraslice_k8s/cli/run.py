@@ -121,28 +121,15 @@ class _Runner:
         self.interrupted = False
 
     def run(self) -> int:
-        from teraslice_k8s import TERASLICE_COMPAT_VERSION
         from teraslice_k8s.backend.local import LocalBackend
+        from teraslice_k8s.master import records
         from teraslice_k8s.master.allocator import Allocator
         from teraslice_k8s.runtime.durations import duration_ms
         from teraslice_k8s.store.factory import open_store
 
         store = open_store(self.config)
         job = store.create_job({**self.spec, "job_id": str(uuid.uuid4())})
-        record = {
-            **self.spec,
-            **self.validated,
-            "job_id": job["job_id"],
-            "ex_id": str(uuid.uuid4()),
-            "metadata": {},
-            "_status": "pending",
-            "_context": "ex",
-            "_has_errors": False,
-            "_slicer_stats": {},
-            "_failureReason": "",
-            "teraslice_version": TERASLICE_COMPAT_VERSION,
-        }
-        ex = store.create_execution(record)
+        ex = store.create_execution(records.new_execution(job["job_id"], self.spec, self.validated))
         self.ex_id = str(ex["ex_id"])
         shutdown_timeout = duration_ms(self.config.teraslice.shutdown_timeout) / 1000
         backend = LocalBackend(
