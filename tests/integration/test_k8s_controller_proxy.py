@@ -153,6 +153,17 @@ def test_backend_error_names_the_route(
     )
 
 
+def test_backend_makes_one_attempt_for_a_get(
+    backend: KubernetesBackend, config: SysConfig, emulator: EmulatorThread, sleeps: list[float]
+) -> None:
+    """A starting controller has no ready endpoint (503): the master's next call is the retry."""
+    emulator.apply("v1/services", NAMESPACE, {"metadata": {"name": SERVICE}, "spec": {}})
+    with pytest.raises(BackendError, match="HTTP 503"):
+        backend.call_controller(controller_record(config), "GET", "/analytics", {}, 5)
+    assert proxy_requests(emulator) == [("GET", f"{PROXY}/analytics", {})]
+    assert sleeps == []
+
+
 def test_backend_rejects_a_non_object_answer(
     backend: KubernetesBackend, config: SysConfig, controller: FakeControllerServer
 ) -> None:

@@ -383,6 +383,7 @@ class KubeApi:
         *,
         params: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        attempts: int | None = None,
     ) -> bytes:
         """``method`` ``path`` (with query ``params``) on port ``port`` of the Service ``name``,
         through the API server (``/api/v1/namespaces/{ns}/services/{name}:{port}/proxy{path}``),
@@ -391,8 +392,9 @@ class KubeApi:
         Only ``GET`` (RBAC ``get`` on ``services/proxy``) and ``POST`` (``create``) are allowed.
         A non-2xx answer, whether from the API server (no such Service, no ready endpoint) or
         relayed from the Service itself, raises the mapped :mod:`~.errors` class. ``GET`` is
-        retried like every read; ``POST`` is sent exactly once, whatever fails.
-        ``timeout`` bounds each attempt (default ``ApiSettings.request_timeout``).
+        retried like every read (at most ``attempts``, default ``ApiSettings.attempts``);
+        ``POST`` is sent exactly once, whatever fails. ``timeout`` bounds each attempt (default
+        ``ApiSettings.request_timeout``).
         """
         method = method.upper()
         verb = _PROXY_VERBS.get(method)
@@ -410,7 +412,7 @@ class KubeApi:
             ops,
             name,
             lambda: self._send(method, url_path, query, None, timeout=timeout),
-            attempts=None if method == "GET" else 1,
+            attempts=attempts if method == "GET" else 1,
         )
         return data
 

@@ -279,7 +279,9 @@ class KubernetesBackend:
 
         The Service is the first label of ``slicer_hostname`` (``<service>.<namespace>``, as
         :meth:`allocate_controller` returned it), else the name rendered for the execution; the
-        port is ``slicer_port`` (45680 by default). ``POST`` is sent once (never retried).
+        port is ``slicer_port`` (45680 by default). One attempt, for ``GET`` too: ``timeout``
+        must bound the call, and a controller without a ready endpoint (503) is normal while it
+        starts; the master's next call is the retry. A ``POST`` is never repeated.
         """
         ex_id = execution.get("ex_id", "?")
         hostname = str(execution.get("slicer_hostname") or "")
@@ -290,7 +292,9 @@ class KubernetesBackend:
             f'service proxy (Service "{service}" port {port} in namespace "{self.namespace}")'
         )
         try:
-            data = self.api.proxy_service(service, port, method, path, params=params, timeout=timeout)
+            data = self.api.proxy_service(
+                service, port, method, path, params=params, timeout=timeout, attempts=1
+            )
         except (KubeError, ValueError) as e:
             raise BackendError(f"{what} failed: {e}") from e
         try:

@@ -105,12 +105,7 @@ class ControllerClient:
         except _NOT_CONNECTED as err:
             if self._backend is None:
                 raise ControllerUnavailable(f"{method} {base}{path} failed: {err}") from err
-            log.info(
-                "cannot connect to the controller of %s at %s (%s); using the backend's route",
-                key[0],
-                base,
-                err,
-            )
+            log.debug("cannot connect to the controller of %s at %s (%s)", key[0], base, err)
             return self._via_backend(self._backend, key, execution, (method, path, params), timeout)
         except httpx.HTTPError as err:
             raise ControllerUnavailable(f"{method} {base}{path} failed: {err}") from err
@@ -140,6 +135,13 @@ class ControllerClient:
         except BackendError as err:
             self._remember(key, None)  # the next call tries the direct route again
             raise ControllerUnavailable(str(err)) from err
+        if self.route(execution) is not Route.BACKEND:
+            log.info(
+                "the controller of %s is reached through the backend (%s); %s does not connect",
+                key[0],
+                type(backend).__name__,
+                key[1],
+            )
         self._remember(key, Route.BACKEND)
         return body
 
