@@ -34,6 +34,7 @@ from teraslice_k8s.runtime.durations import duration_ms
 from teraslice_k8s.runtime.operations.base import (
     Batch,
     OpContext,
+    Operation,
     OpOptions,
     Processor,
     Reader,
@@ -89,8 +90,22 @@ class ElasticsearchSenderOptions(OpOptions):
     max_retries_429: int = Field(10, ge=0)
 
 
-def _client(context: OpContext, options: OpOptions) -> Elasticsearch:
-    return elasticsearch_client(context.connection_config(ES_CONNECTOR_TYPES, options.connection))
+class _ConnectorClient(Operation):
+    """An operation using the Elasticsearch client of its ``connection``: built on first use
+    (from a worker thread), closed on shutdown."""
+
+    _es: Elasticsearch | None = None
+
+    @property
+    def es(self) -> Elasticsearch:
+        if self._es is None:
+            config = self.context.connection_config(ES_CONNECTOR_TYPES, self.options.connection)
+            self._es = elasticsearch_client(config)
+        return self._es
+
+    async def shutdown(self) -> None:
+        if self._es is not None:
+            self._es.close()
 
 
 class DateSlicer(Slicer):
@@ -169,13 +184,12 @@ class DateSlicer(Slicer):
             return {"start": _iso(start), "end": _iso(end), "limit": _iso(limit), "count": count}
 
 
-class ElasticsearchReader(Reader):
+class ElasticsearchReader(_ConnectorClient, Reader):
     Options: ClassVar[type[OpOptions]] = ElasticsearchReaderOptions
     options: ElasticsearchReaderOptions
 
     def __init__(self, context: OpContext, options: OpOptions) -> None:
         super().__init__(context, options)
-        self._es: Elasticsearch | None = None
         self._ranges: dict[int, dict[str, Any]] = {}
 
     def record_range(self, slicer_id: int, start: datetime | None, end: datetime | None) -> None:
@@ -193,12 +207,6 @@ class ElasticsearchReader(Reader):
         if job.get("lifecycle") == "persistent" and options.interval == "auto":
             return ['persistent jobs need an explicit "interval" (and "delay")']
         return []
-
-    @property
-    def es(self) -> Elasticsearch:
-        if self._es is None:
-            self._es = _client(self.context, self.options)
-        return self._es
 
     def _range_query(self, start: datetime, end: datetime) -> dict[str, Any]:
         must: list[dict[str, Any]] = [
@@ -250,24 +258,10 @@ class ElasticsearchReader(Reader):
     async def fetch(self, request: SliceRequest) -> Batch:
         return await asyncio.to_thread(self._fetch, request)
 
-    async def shutdown(self) -> None:
-        if self._es is not None:
-            self._es.close()
 
-
-class ElasticsearchBulk(Processor):
+class ElasticsearchBulk(_ConnectorClient, Processor):
     Options: ClassVar[type[OpOptions]] = ElasticsearchSenderOptions
     options: ElasticsearchSenderOptions
-
-    def __init__(self, context: OpContext, options: OpOptions) -> None:
-        super().__init__(context, options)
-        self._es: Elasticsearch | None = None
-
-    @property
-    def es(self) -> Elasticsearch:
-        if self._es is None:
-            self._es = _client(self.context, self.options)
-        return self._es
 
     def _send(self, docs: Sequence[Any]) -> None:
         action = "create" if self.options.create else "index"
@@ -315,7 +309,3 @@ class ElasticsearchBulk(Processor):
         if batch:
             await asyncio.to_thread(self._send_all, batch)
         return batch
-
-    async def shutdown(self) -> None:
-        if self._es is not None:
-            self._es.close()
