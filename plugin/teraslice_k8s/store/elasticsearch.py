@@ -21,6 +21,7 @@ Consistency:
 
 Clients built from URLs come from :func:`~teraslice_k8s.store.es_client.make_client`
 (Elasticsearch 8 REST compatibility); a client object passed in is used unchanged.
+Mappings, sort clauses and filter queries are :mod:`teraslice_k8s.store.es_schema`'s.
 """
 
 from __future__ import annotations
@@ -32,13 +33,12 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from elastic_transport import ConnectionError as TransportConnectionError
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, TransportError
 
-from teraslice_k8s.errors import Problem, ValidationError
+from teraslice_k8s.store import es_schema as schema
 from teraslice_k8s.store import records as prepare
 from teraslice_k8s.store.base import (
     ANY_EXECUTION,
@@ -54,111 +54,15 @@ from teraslice_k8s.store.base import (
     StoreError,
 )
 from teraslice_k8s.store.es_client import make_client
-from teraslice_k8s.store.query import SortKey, check_page
+from teraslice_k8s.store.query import check_page
 from teraslice_k8s.store.timestamps import StoreClock
 
 log = logging.getLogger(__name__)
 
 Refresh = Literal[True, "wait_for"]
 
-_KEYWORD = {"type": "keyword"}
-_DATE = {"type": "date"}
-_BOOLEAN = {"type": "boolean"}
-_INTEGER = {"type": "integer"}
-_LONG = {"type": "long"}
-_FLOAT = {"type": "float"}
-
-#: ``<cluster>__jobs`` mapping (api-and-runtime.md §5.2). ``name`` gets a ``keyword``
-#: sub-field (our addition) so that lists can sort by name.
-JOB_FIELDS: dict[str, dict[str, Any]] = {
-    **dict.fromkeys(("job_id", "_context", "lifecycle", "assets", "log_level", "kubernetes_image"), _KEYWORD),
-    **dict.fromkeys(("_created", "_updated", "_deleted_on"), _DATE),
-    **dict.fromkeys(
-        (
-            "_deleted",
-            "active",
-            "analytics",
-            "autorecover",
-            "stateful",
-            "ephemeral_storage",
-            "prom_metrics_enabled",
-            "prom_metrics_add_default",
-        ),
-        _BOOLEAN,
-    ),
-    **dict.fromkeys(("max_retries", "probation_window", "slicers", "workers", "prom_metrics_port"), _INTEGER),
-    "name": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
-    **dict.fromkeys(
-        ("cpu", "cpu_execution_controller", "resources_requests_cpu", "resources_limits_cpu"), _FLOAT
-    ),
-    **dict.fromkeys(
-        ("memory", "memory_execution_controller", "resources_requests_memory", "resources_limits_memory"),
-        _LONG,
-    ),
-}
-EX_FIELDS: dict[str, dict[str, Any]] = {
-    **JOB_FIELDS,
-    **dict.fromkeys(
-        (
-            "ex_id",
-            "_status",
-            "recovered_execution",
-            "recovered_slice_type",
-            "slicer_hostname",
-            "teraslice_version",
-        ),
-        _KEYWORD,
-    ),
-    **dict.fromkeys(("_has_errors", "relocatable"), _BOOLEAN),
-    "_slicer_stats": {"type": "object"},
-    "_failureReason": {"type": "text"},
-    "metadata": {"type": "object", "enabled": False},
-    "slicer_port": _INTEGER,
-}
-STATE_FIELDS: dict[str, dict[str, Any]] = {
-    **dict.fromkeys(("ex_id", "slice_id", "slicer_id", "state"), _KEYWORD),
-    # Teraslice maps error as a plain keyword, so a stack over 32 kB (Lucene's term limit)
-    # makes the worker's state write fail; longer errors are kept in _source, not indexed.
-    "error": {"type": "keyword", "ignore_above": 8191},
-    "slicer_order": _INTEGER,
-    **dict.fromkeys(("_created", "_updated"), _DATE),
-}
-ANALYTICS_FIELDS: dict[str, dict[str, Any]] = {
-    **dict.fromkeys(("ex_id", "job_id", "worker_id", "slice_id", "slicer_id", "op", "state"), _KEYWORD),
-    **dict.fromkeys(("order", "count", "time"), _INTEGER),
-    "memory": _LONG,
-    "@timestamp": _DATE,
-}
-
-_SORTABLE = frozenset({"keyword", "date", "boolean", "integer", "long", "float"})
 _CLUSTER_NAME = re.compile(r"[a-z0-9][a-z0-9_\-.]*")
 _IN_CHUNK = 500
-
-
-@dataclass(frozen=True, slots=True)
-class _Index:
-    name: str
-    kind: str
-    id_field: str
-    fields: Mapping[str, Mapping[str, Any]]
-    settings_key: str  # key in teraslice.index_settings
-
-    def sort(self, keys: Sequence[SortKey]) -> list[dict[str, Any]]:
-        """Elasticsearch ``sort`` for ``keys``: missing values last, ties broken by the id."""
-        clauses: list[dict[str, Any]] = []
-        for key in keys:
-            mapping = self.fields.get(key.field)
-            target = key.field
-            if mapping is not None and mapping.get("type") == "text" and "fields" in mapping:
-                target = f"{key.field}.keyword"
-            elif mapping is None or mapping.get("type") not in _SORTABLE:
-                raise ValidationError(
-                    [Problem("sort", f'cannot sort {self.kind} records by "{key.field}": it is not indexed')],
-                    subject="sort",
-                )
-            clauses.append({target: {"order": "desc" if key.descending else "asc", "missing": "_last"}})
-        clauses.append({self.id_field: {"order": "desc" if keys[0].descending else "asc"}})
-        return clauses
 
 
 class ElasticsearchStore:
@@ -194,11 +98,13 @@ class ElasticsearchStore:
         self._refresh: Refresh = refresh
         self._conflict_retries = conflict_retries
         self._clock = StoreClock()
-        self.jobs = _Index(f"{cluster_name}__jobs", "job", "job_id", JOB_FIELDS, "jobs")
-        self.executions = _Index(f"{cluster_name}__ex", "execution", "ex_id", EX_FIELDS, "execution")
-        self.state = _Index(f"{cluster_name}__state", "slice", "slice_id", STATE_FIELDS, "state")
-        self.analytics = _Index(
-            f"{cluster_name}__analytics", "analytics", "_id", ANALYTICS_FIELDS, "analytics"
+        self.jobs = schema.Index(f"{cluster_name}__jobs", "job", "job_id", schema.JOB_FIELDS, "jobs")
+        self.executions = schema.Index(
+            f"{cluster_name}__ex", "execution", "ex_id", schema.EX_FIELDS, "execution"
+        )
+        self.state = schema.Index(f"{cluster_name}__state", "slice", "slice_id", schema.STATE_FIELDS, "state")
+        self.analytics = schema.Index(
+            f"{cluster_name}__analytics", "analytics", "_id", schema.ANALYTICS_FIELDS, "analytics"
         )
         self._ensure_indices(index_settings or {}, startup_timeout)
 
@@ -260,7 +166,7 @@ class ElasticsearchStore:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _get_versioned(self, index: _Index, record_id: str) -> tuple[Record, int, int]:
+    def _get_versioned(self, index: schema.Index, record_id: str) -> tuple[Record, int, int]:
         try:
             with self._errors(f"get {index.kind} {record_id}"):
                 found = self._client.get(index=index.name, id=record_id)
@@ -270,10 +176,10 @@ class ElasticsearchStore:
             raise
         return found["_source"], found["_seq_no"], found["_primary_term"]
 
-    def _get(self, index: _Index, record_id: str) -> Record:
+    def _get(self, index: schema.Index, record_id: str) -> Record:
         return self._get_versioned(index, record_id)[0]
 
-    def _create(self, index: _Index, record: Record) -> Record:
+    def _create(self, index: schema.Index, record: Record) -> Record:
         record_id = record[index.id_field]
         try:
             with self._errors(f"create {index.kind} {record_id}"):
@@ -286,7 +192,7 @@ class ElasticsearchStore:
             raise
         return record
 
-    def _modify(self, index: _Index, record_id: str, change: prepare.Change) -> Record:
+    def _modify(self, index: schema.Index, record_id: str, change: prepare.Change) -> Record:
         """Optimistic read-check-write: ``change(record) -> record`` may raise to refuse."""
         for attempt in range(self._conflict_retries + 1):
             current, seq_no, primary_term = self._get_versioned(index, record_id)
@@ -312,7 +218,7 @@ class ElasticsearchStore:
             f"{index.kind} {record_id} was changed concurrently {self._conflict_retries + 1} times; giving up"
         )
 
-    def _search(self, index: _Index, query: dict[str, Any], page: Page) -> list[Record]:
+    def _search(self, index: schema.Index, query: dict[str, Any], page: Page) -> list[Record]:
         keys = check_page(page)
         sort = index.sort(keys)
         if page.size == 0:
@@ -328,16 +234,16 @@ class ElasticsearchStore:
             )
         return [hit["_source"] for hit in found["hits"]["hits"]]
 
-    def _count(self, index: _Index, query: dict[str, Any]) -> int:
+    def _count(self, index: schema.Index, query: dict[str, Any]) -> int:
         with self._errors(f"count {index.kind} records"):
             count: int = self._client.count(index=index.name, query=query)["count"]
         return count
 
-    def _refresh_index(self, index: _Index) -> None:
+    def _refresh_index(self, index: schema.Index) -> None:
         with self._errors(f"refresh {index.name}"):
             self._client.indices.refresh(index=index.name)
 
-    def _bulk(self, index: _Index, operations: list[dict[str, Any]]) -> None:
+    def _bulk(self, index: schema.Index, operations: list[dict[str, Any]]) -> None:
         with self._errors(f"write {index.kind} records"):
             response = self._client.bulk(operations=operations)
         if response["errors"]:
@@ -364,10 +270,10 @@ class ElasticsearchStore:
         )
 
     def list_jobs(self, flt: JobFilter = ANY_JOB, page: Page = DEFAULT_PAGE) -> list[Record]:
-        return self._search(self.jobs, _job_query(flt), page)
+        return self._search(self.jobs, schema.job_query(flt), page)
 
     def count_jobs(self, flt: JobFilter = ANY_JOB) -> int:
-        return self._count(self.jobs, _job_query(flt))
+        return self._count(self.jobs, schema.job_query(flt))
 
     def list_jobs_json(
         self, flt: JobFilter = ANY_JOB, page: Page = DEFAULT_PAGE, ex_fields: Sequence[str] | None = None
@@ -396,10 +302,10 @@ class ElasticsearchStore:
         return self._modify(self.executions, ex_id, prepare.status_change(ex_id, status, fields, self._clock))
 
     def list_executions(self, flt: ExFilter = ANY_EXECUTION, page: Page = DEFAULT_PAGE) -> list[Record]:
-        return self._search(self.executions, _ex_query(flt), page)
+        return self._search(self.executions, schema.ex_query(flt), page)
 
     def count_executions(self, flt: ExFilter = ANY_EXECUTION) -> int:
-        return self._count(self.executions, _ex_query(flt))
+        return self._count(self.executions, schema.ex_query(flt))
 
     def list_executions_json(self, flt: ExFilter = ANY_EXECUTION, page: Page = DEFAULT_PAGE) -> str:
         return json.dumps(self.list_executions(flt, page), separators=(",", ":"), ensure_ascii=False)
@@ -453,11 +359,11 @@ class ElasticsearchStore:
     def list_slices(self, flt: SliceFilter, page: Page = DEFAULT_PAGE) -> list[Record]:
         check_page(page)
         self._refresh_index(self.state)
-        return self._search(self.state, _slice_query(flt), page)
+        return self._search(self.state, schema.slice_query(flt), page)
 
     def count_slices(self, flt: SliceFilter) -> int:
         self._refresh_index(self.state)
-        return self._count(self.state, _slice_query(flt))
+        return self._count(self.state, schema.slice_query(flt))
 
     # -- analytics --
 
@@ -472,58 +378,3 @@ class ElasticsearchStore:
     def count_analytics(self, ex_id: str) -> int:
         self._refresh_index(self.analytics)
         return self._count(self.analytics, {"term": {"ex_id": ex_id}})
-
-
-def _bool(filters: list[dict[str, Any]], must_not: list[dict[str, Any]]) -> dict[str, Any]:
-    if not filters and not must_not:
-        return {"match_all": {}}
-    query: dict[str, Any] = {}
-    if filters:
-        query["filter"] = filters
-    if must_not:
-        query["must_not"] = must_not
-    return {"bool": query}
-
-
-def _deleted(deleted: bool | None, filters: list[dict[str, Any]], must_not: list[dict[str, Any]]) -> None:
-    # Teraslice: deleted=false is "_deleted:false OR no _deleted field", i.e. not _deleted:true.
-    if deleted is True:
-        filters.append({"term": {"_deleted": True}})
-    elif deleted is False:
-        must_not.append({"term": {"_deleted": True}})
-
-
-def _job_query(flt: JobFilter) -> dict[str, Any]:
-    filters: list[dict[str, Any]] = []
-    must_not: list[dict[str, Any]] = []
-    _deleted(flt.deleted, filters, must_not)
-    if flt.active is True:
-        must_not.append({"term": {"active": False}})
-    elif flt.active is False:
-        filters.append({"term": {"active": False}})
-    return _bool(filters, must_not)
-
-
-def _ex_query(flt: ExFilter) -> dict[str, Any]:
-    filters: list[dict[str, Any]] = []
-    must_not: list[dict[str, Any]] = []
-    if flt.job_id is not None:
-        filters.append({"term": {"job_id": flt.job_id}})
-    if flt.statuses:
-        filters.append({"terms": {"_status": list(flt.statuses)}})
-    _deleted(flt.deleted, filters, must_not)
-    return _bool(filters, must_not)
-
-
-def _slice_query(flt: SliceFilter) -> dict[str, Any]:
-    filters: list[dict[str, Any]] = []
-    must_not: list[dict[str, Any]] = []
-    if flt.ex_id is not None:
-        filters.append({"term": {"ex_id": flt.ex_id}})
-    if flt.states:
-        filters.append({"terms": {"state": list(flt.states)}})
-    if flt.exclude_states:
-        must_not.append({"terms": {"state": list(flt.exclude_states)}})
-    if flt.slicer_id is not None:
-        filters.append({"term": {"slicer_id": str(flt.slicer_id)}})
-    return _bool(filters, must_not)
