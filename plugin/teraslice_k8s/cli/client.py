@@ -34,6 +34,7 @@ DEFAULT_URL = "http://localhost:5678"
 URL_ENV = "TERASLICE_MASTER_URL"
 #: Statuses that mean the request itself was wrong (exit 2).
 INPUT_ERRORS = frozenset({400, 406, 415, 422})
+_JOB_HELP = "job id or a job file saved by register --save"
 
 
 class ClientError(Exception):
@@ -64,17 +65,17 @@ def register(sub: Any) -> None:
         ("errors", _errors, "slice errors of the latest execution"),
     ):
         p = jobs_sub.add_parser(name, help=text)
-        p.add_argument("job", help="job id or a job file saved by register --save")
+        p.add_argument("job", help=_JOB_HELP)
         p.set_defaults(handler=_handler(fn))
 
     p = jobs_sub.add_parser("stop", help="stop the latest execution")
-    p.add_argument("job", help="job id or a job file saved by register --save")
+    p.add_argument("job", help=_JOB_HELP)
     p.add_argument("--force", action="store_true", help="delete the processes immediately")
     p.add_argument("--no-wait", action="store_true", help="return without waiting for a final status")
     p.set_defaults(handler=_handler(_stop))
 
     p = jobs_sub.add_parser("workers", help="add, remove or set the workers of the running execution")
-    p.add_argument("job", help="job id or a job file saved by register --save")
+    p.add_argument("job", help=_JOB_HELP)
     p.add_argument("mode", choices=("add", "remove", "total"))
     p.add_argument("count", type=int)
     p.set_defaults(handler=_handler(_workers))
