@@ -1,7 +1,8 @@
 """What the execution controller and workers read from the cluster config and the execution.
 
-All durations are milliseconds in the config model; here they are seconds (floats) because
-asyncio speaks seconds. Prometheus settings: a job value overrides terafoundation's.
+All durations are milliseconds in the config model (already parsed from Teraslice's
+``"<n> <unit>"`` strings); here they are seconds (floats) because asyncio speaks seconds.
+Prometheus settings: a job value overrides terafoundation's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 from teraslice_k8s.backend.base import SLICER_PORT
 from teraslice_k8s.errors import Problem, ValidationError
 from teraslice_k8s.models.config import SysConfig
-from teraslice_k8s.runtime.durations import duration_ms
 
 #: Env overriding the port the execution controller listens on (local runs pick a free port).
 SLICER_PORT_ENV = "TERASLICE_SLICER_PORT"
@@ -51,12 +51,12 @@ class RuntimeSettings:
         return cls(
             cluster_name=ts.name,
             hostname=os.environ.get("POD_IP") or ts.hostname,
-            shutdown_timeout=duration_ms(ts.shutdown_timeout) / 1000,
-            slicer_timeout=duration_ms(ts.slicer_timeout) / 1000,
-            worker_disconnect_timeout=duration_ms(ts.worker_disconnect_timeout) / 1000,
-            action_timeout=duration_ms(ts.action_timeout) / 1000,
-            network_latency_buffer=duration_ms(ts.network_latency_buffer) / 1000,
-            analytics_rate=duration_ms(ts.analytics_rate) / 1000,
+            shutdown_timeout=ts.shutdown_timeout / 1000,
+            slicer_timeout=ts.slicer_timeout / 1000,
+            worker_disconnect_timeout=ts.worker_disconnect_timeout / 1000,
+            action_timeout=ts.action_timeout / 1000,
+            network_latency_buffer=ts.network_latency_buffer / 1000,
+            analytics_rate=ts.analytics_rate / 1000,
             connectors=connectors,
             prom_metrics_enabled=bool(_pick(ex, "prom_metrics_enabled", tf.prom_metrics_enabled)),
             prom_metrics_port=int(_pick(ex, "prom_metrics_port", tf.prom_metrics_port)),
