@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from teraslice_k8s.backend.base import ControllerAddress, EventListener, ScaleAction
+from teraslice_k8s.backend.base import BackendError, ControllerAddress, EventListener, ScaleAction
 from teraslice_k8s.kubernetes.render import (
     OwnerRef,
     render_controller_job,
@@ -95,6 +95,16 @@ class RenderingBackend:
 
     def cluster_state(self) -> dict[str, Any]:
         return self.state
+
+    def call_controller(
+        self,
+        execution: Mapping[str, Any],
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        timeout: float,
+    ) -> dict[str, Any]:
+        raise BackendError("the benchmark backend runs no controllers")
 
     def close(self) -> None:
         pass
