@@ -54,7 +54,7 @@ from teraslice_k8s.store.base import (
     StoreError,
 )
 from teraslice_k8s.store.es_client import make_client
-from teraslice_k8s.store.query import check_page
+from teraslice_k8s.store.query import check_page, id_chunks
 from teraslice_k8s.store.timestamps import StoreClock
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,6 @@ log = logging.getLogger(__name__)
 Refresh = Literal[True, "wait_for"]
 
 _CLUSTER_NAME = re.compile(r"[a-z0-9][a-z0-9_\-.]*")
-_IN_CHUNK = 500
 
 
 class ElasticsearchStore:
@@ -318,9 +317,7 @@ class ElasticsearchStore:
 
     def latest_executions(self, job_ids: Sequence[str]) -> dict[str, Record]:
         latest: dict[str, Record] = {}
-        unique = list(dict.fromkeys(job_ids))
-        for start in range(0, len(unique), _IN_CHUNK):
-            chunk = unique[start : start + _IN_CHUNK]
+        for chunk in id_chunks(job_ids):
             with self._errors("find latest executions"):
                 found = self._client.search(
                     index=self.executions.name,

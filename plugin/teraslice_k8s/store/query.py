@@ -3,16 +3,20 @@
 Teraslice passes ``sort`` verbatim to Elasticsearch's URI ``sort`` parameter
 (``"_updated:desc"``, ``"name,_created:asc"``); both stores accept exactly that syntax for
 top-level fields and reject anything else with a :class:`ValidationError` naming the parameter,
-instead of Teraslice's 500.
+instead of Teraslice's 500. Also: how both stores split a list of ids into ``IN``/``terms`` queries.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from teraslice_k8s.errors import Problem, ValidationError
 from teraslice_k8s.store.base import Page
+
+#: Ids per ``IN (...)``/``terms`` query, well under SQLite's bound-parameter limit.
+ID_CHUNK = 500
 
 #: Elasticsearch's default ``index.max_result_window``: ``from + size`` may not exceed it.
 MAX_RESULT_WINDOW = 10_000
@@ -71,3 +75,10 @@ def check_page(page: Page) -> tuple[SortKey, ...]:
     if problems:
         raise ValidationError(problems, subject="list parameters")
     return keys
+
+
+def id_chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    """``ids`` without repeats (in first-seen order), in lists of at most :data:`ID_CHUNK`."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), ID_CHUNK):
+        yield unique[start : start + ID_CHUNK]

@@ -38,7 +38,7 @@ from teraslice_k8s.store.base import (
     SliceFilter,
     StoreError,
 )
-from teraslice_k8s.store.query import check_page
+from teraslice_k8s.store.query import check_page, id_chunks
 from teraslice_k8s.store.timestamps import StoreClock
 
 
@@ -290,9 +290,7 @@ class SqliteStore:
 
     def latest_executions(self, job_ids: Sequence[str]) -> dict[str, Record]:
         latest: dict[str, Record] = {}
-        unique = list(dict.fromkeys(job_ids))
-        for start in range(0, len(unique), schema.IN_CHUNK):
-            chunk = unique[start : start + schema.IN_CHUNK]
+        for chunk in id_chunks(job_ids):
             rows = self._read(
                 "SELECT doc FROM (SELECT doc, row_number() OVER ("
                 "PARTITION BY job_id ORDER BY created DESC, ex_id DESC) AS rank "

@@ -113,8 +113,6 @@ WITH_EX = """json_set(t.doc, '$.ex', json(coalesce((
     FROM executions AS e WHERE e.job_id = t.job_id ORDER BY e.created DESC, e.ex_id DESC LIMIT 1
 ), '{{}}')))"""
 
-IN_CHUNK = 500  # ids per "IN (...)" query, well under SQLite's bound-parameter limit
-
 
 def dumps(record: Mapping[str, Any]) -> str:
     try:
