@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +36,7 @@ from teraslice_k8s.runtime.pipeline import build_reader, operation_names
 from teraslice_k8s.runtime.scheduler import Outcome, Scheduler
 from teraslice_k8s.runtime.server import ControllerServer, WorkerConnection
 from teraslice_k8s.runtime.settings import RuntimeSettings, keepalive
+from teraslice_k8s.runtime.signals import on_shutdown_signals
 from teraslice_k8s.runtime.slices import Slice
 from teraslice_k8s.runtime.state_writer import StateWriter, analytics_records
 from teraslice_k8s.store.base import Page, Record, SliceFilter, Store
@@ -414,10 +414,7 @@ class ExecutionController:
         """Run the execution to a terminal status (``handle_signals``: SIGTERM/SIGINT call
         :meth:`request_shutdown`; embedders and tests may call it themselves)."""
         if handle_signals:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, self.request_shutdown)
+            on_shutdown_signals(self.request_shutdown)
         await self.server.start()  # /health answers 503 until ready
         self.status = await self._await_allocation()
         if is_terminal(self.status):

@@ -20,7 +20,6 @@ import gc
 import logging
 import resource
 import secrets
-import signal
 import string
 import time
 import traceback
@@ -37,6 +36,7 @@ from teraslice_k8s.runtime.pipeline import build_processors, build_reader
 from teraslice_k8s.runtime.protocol import WORKER_PATH, decode, encode
 from teraslice_k8s.runtime.scheduler import MAX_SLOTS
 from teraslice_k8s.runtime.settings import RuntimeSettings, keepalive
+from teraslice_k8s.runtime.signals import on_shutdown_signals
 
 log = logging.getLogger(__name__)
 _ID_ALPHABET = string.ascii_letters + string.digits + "_-"
@@ -88,10 +88,7 @@ class Worker:
 
     async def run(self, *, handle_signals: bool = True) -> int:
         if handle_signals:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, self.request_shutdown)
+            on_shutdown_signals(self.request_shutdown)
         self.reader = build_reader(self.ex, self.context)
         self.processors = build_processors(self.ex, self.context)
         for op in (self.reader, *self.processors):
