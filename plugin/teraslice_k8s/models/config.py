@@ -353,6 +353,12 @@ class ConnectionConfig(_Section):
     password: str | None = Field(default=None, repr=False)  # keep secrets out of logged reprs
 
 
+#: Connector types that reach Elasticsearch, in lookup order. Teraslice names the connector
+#: ``elasticsearch-next``; the Kubernetes clustering document spells it ``elasticsearch_next``
+#: ("terafoundation.connectors.elasticsearch_next.default.node"), so both are accepted.
+ELASTICSEARCH_CONNECTOR_TYPES: tuple[str, ...] = ("elasticsearch-next", "elasticsearch_next", "elasticsearch")
+
+
 class TerafoundationConfig(_Section):
     """The ``terafoundation:`` section."""
 
@@ -367,14 +373,17 @@ class TerafoundationConfig(_Section):
     prom_metrics_display_url: str = ""
 
     def connection(
-        self, name: str, types: tuple[str, ...] = ("elasticsearch-next", "elasticsearch")
+        self, name: str, types: tuple[str, ...] = ELASTICSEARCH_CONNECTOR_TYPES
     ) -> ConnectionConfig | None:
         """The first connection called ``name`` among connector ``types`` (in that order)."""
-        for kind in types:
-            found = self.connectors.get(kind, {}).get(name)
-            if found is not None:
-                return found
-        return None
+        found = self.connection_type(name, types)
+        return None if found is None else self.connectors[found][name]
+
+    def connection_type(
+        self, name: str, types: tuple[str, ...] = ELASTICSEARCH_CONNECTOR_TYPES
+    ) -> str | None:
+        """The first of ``types`` that has a connection called ``name``, or None."""
+        return next((kind for kind in types if name in self.connectors.get(kind, {})), None)
 
 
 class SysConfig(_Section):

@@ -15,10 +15,11 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from teraslice_k8s.models.config import ELASTICSEARCH_CONNECTOR_TYPES
 from teraslice_k8s.runtime.durations import duration_ms
 from teraslice_k8s.store.es_client import make_client
 
-ES_CONNECTOR_TYPES = ("elasticsearch-next", "elasticsearch")
+ES_CONNECTOR_TYPES = ELASTICSEARCH_CONNECTOR_TYPES
 DEFAULT_NODE = "http://127.0.0.1:9200"
 
 

@@ -75,10 +75,7 @@ def open_store(config: SysConfig) -> Store:
             f'no "elasticsearch-next" or "elasticsearch" connector named "{storage.connection}" '
             "in terafoundation.connectors",
         )
-    connectors = config.terafoundation.connectors
-    kind = next(
-        k for k in ("elasticsearch-next", "elasticsearch") if storage.connection in connectors.get(k, {})
-    )
+    kind = config.terafoundation.connection_type(storage.connection)
     extras = dict(connection.model_extra or {})
     options = _connector_options(f"terafoundation.connectors.{kind}.{storage.connection}", extras)
     if connection.username is not None or connection.password is not None:

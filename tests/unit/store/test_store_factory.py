@@ -48,7 +48,8 @@ def emulator() -> Any:
         yield served
 
 
-@pytest.mark.parametrize("connector_type", ["elasticsearch-next", "elasticsearch"])
+# elasticsearch_next: the spelling of the Kubernetes clustering document.
+@pytest.mark.parametrize("connector_type", ["elasticsearch-next", "elasticsearch_next", "elasticsearch"])
 def test_elasticsearch_through_the_named_connector(
     emulator: tuple[str, Emulator], connector_type: str
 ) -> None:
