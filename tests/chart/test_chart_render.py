@@ -184,7 +184,12 @@ def test_master_deployment() -> None:
     selector = {"app.kubernetes.io/name": "teraslice", "app.kubernetes.io/instance": "ts"}
     assert spec["selector"]["matchLabels"] == {**selector, "app.kubernetes.io/component": "master"}
     pod = spec["template"]
-    assert pod["metadata"]["labels"] == {**selector, "app.kubernetes.io/component": "master"}
+    # clusterName: the master label the clustering document asks for (sanitised cluster name).
+    assert pod["metadata"]["labels"] == {
+        **selector,
+        "app.kubernetes.io/component": "master",
+        "clusterName": "ts",
+    }
     pod_spec = pod["spec"]
     account = rendered.get("ServiceAccount", "ts-teraslice-master-service-account")
     assert pod_spec["serviceAccountName"] == account["metadata"]["name"]
