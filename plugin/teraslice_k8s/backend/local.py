@@ -3,7 +3,9 @@
 Each execution gets one execution-controller process and ``workers`` worker processes, all
 ``sys.executable -m teraslice_k8s.runtime`` with the pod environment (``NODE_TYPE``, ``EX``,
 ``POD_IP=127.0.0.1``, ``TERAFOUNDATION_CONFIG``, ``TERASLICE_SLICER_PORT``) plus the job's
-``env_vars``. The controller listens on a free local port chosen at allocation.
+``env_vars``, and ``TERASLICE_PARENT_PID`` (this process's pid: a runtime process whose parent
+is gone shuts down as on SIGTERM, so a killed master leaves no orphans running). The
+controller listens on a free local port chosen at allocation.
 
 Events (to the listener given to :meth:`LocalBackend.start`, from a monitor thread):
 ``CONTROLLER_SUCCEEDED`` when the controller exits 0, ``CONTROLLER_FAILED`` with
@@ -46,6 +48,8 @@ from teraslice_k8s.backend.base import (
 )
 
 LOCAL_HOST = "127.0.0.1"
+#: Env var naming the pid of the process that started a runtime process (see the module doc).
+PARENT_PID_ENV = "TERASLICE_PARENT_PID"
 STDERR_TAIL_LINES = 20
 
 
@@ -137,6 +141,7 @@ class LocalBackend:
                 "POD_IP": LOCAL_HOST,
                 "TERASLICE_SLICER_PORT": str(port),
                 "PYTHONUNBUFFERED": "1",
+                PARENT_PID_ENV: str(os.getpid()),
             }
         )
         if self.config_path:

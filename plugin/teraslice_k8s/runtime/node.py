@@ -4,7 +4,9 @@ Environment (exactly what the rendered manifests and the local backend provide):
 ``NODE_TYPE`` (``execution_controller`` | ``worker``), ``EX`` (base64 JSON of the execution
 record; raw JSON in ``job`` is accepted too), ``TERAFOUNDATION_CONFIG`` (config path, default
 ``/app/config/teraslice.yaml``; if that default file does not exist all defaults apply),
-``POD_IP`` (this process's address), ``TERASLICE_SLICER_PORT`` (controller port override).
+``POD_IP`` (this process's address), ``TERASLICE_SLICER_PORT`` (controller port override),
+``TERASLICE_PARENT_PID`` (set by the local backend: shut down as on SIGTERM when the parent
+process is gone).
 The store comes from the config (``teraslice.storage``).
 
 Exit codes: what the process returns (0 = terminal status written / clean stop, 1 = failure),
@@ -21,8 +23,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from teraslice_k8s.backend.local import PARENT_PID_ENV
 from teraslice_k8s.errors import ValidationError
 from teraslice_k8s.models.config import SysConfig, load_config, parse_config
+from teraslice_k8s.runtime.signals import terminate_when_orphaned
 
 DEFAULT_CONFIG = "/app/config/teraslice.yaml"
 RUNTIME_NODE_TYPES = ("execution_controller", "worker")
@@ -61,6 +65,9 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
         return 2
     settings = RuntimeSettings.from_config(config, execution)
     logs.configure(settings.log_level, f"{node_type}[{str(execution['ex_id'])[:8]}]")
+    parent_pid = env.get(PARENT_PID_ENV, "")
+    if parent_pid.isdigit():
+        terminate_when_orphaned(int(parent_pid))
     if node_type == "worker":
         from teraslice_k8s.runtime.worker import Worker
 
