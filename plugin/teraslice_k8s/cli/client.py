@@ -275,10 +275,19 @@ def _status(api: Api, args: argparse.Namespace) -> None:
     _output(args, api.call("GET", f"/v1/jobs/{_job_id(args.job)}/ex"), _show_ex)
 
 
+def _error_summary(error: str) -> str:
+    """The line that says what went wrong: a Python traceback's last line (its first is always
+    ``Traceback (most recent call last):``), else the first line (a JS ``Error: …`` stack)."""
+    lines = [line for line in error.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0]
+
+
 def _errors(api: Api, args: argparse.Namespace) -> None:
     def show(errors: list[dict[str, Any]]) -> None:
         rows = [
-            [e.get("slice_id"), e.get("slicer_order"), next(iter(str(e.get("error", "")).splitlines()), "")]
+            [e.get("slice_id"), e.get("slicer_order"), _error_summary(str(e.get("error", "")))]
             for e in errors
         ]
         _table("slice errors", ("slice_id", "order", "error"), rows)
