@@ -336,17 +336,15 @@ class ExecutionController:
 
     async def _enter_failing(self) -> None:
         """First slice failure: ``failing``. Persistent jobs watch one ``probation_window`` at a
-        time and go back to ``running`` after a window with successes and no new failure."""
+        time and go back to ``running`` after a window with successes and no new failure; a
+        window with new failures while the stored status is ``running`` (the master resumed a
+        paused execution meanwhile) writes ``failing`` again."""
         reason = f"execution {self.ex_id} has encountered a processing error, reason: " + (
             "slice failure watch dog" if self.lifecycle == "persistent" else "slice failure event"
         )
         if self._done.is_set():
             return
-        with contextlib.suppress(InvalidTransition):
-            await self._set_status(
-                ExStatus.FAILING,
-                {"_has_errors": True, "_failureReason": reason, "_slicer_stats": self.analytics.stats()},
-            )
+        await self._write_failing(reason)
         if self.lifecycle != "persistent":
             return
         window = float(self.ex.get("probation_window", 300_000)) / 1000
@@ -356,12 +354,23 @@ class ExecutionController:
             await asyncio.sleep(window)
             if counters.failed == failed and counters.processed - counters.failed > ok:
                 break
+            if counters.failed != failed and not self._done.is_set():
+                current = await asyncio.to_thread(self.store.get_execution, self.ex_id)
+                if current.get("_status") == ExStatus.RUNNING:
+                    await self._write_failing(reason)
         current = await asyncio.to_thread(self.store.get_execution, self.ex_id)
         self._failing = False
         # Only undo our own "failing" (the master may have paused or stopped meanwhile).
         if not self._done.is_set() and current.get("_status") == ExStatus.FAILING:
             with contextlib.suppress(InvalidTransition):
                 await self._set_status(ExStatus.RUNNING, {"_slicer_stats": self.analytics.stats()})
+
+    async def _write_failing(self, reason: str) -> None:
+        with contextlib.suppress(InvalidTransition):
+            await self._set_status(
+                ExStatus.FAILING,
+                {"_has_errors": True, "_failureReason": reason, "_slicer_stats": self.analytics.stats()},
+            )
 
     # -- recovery --
 
