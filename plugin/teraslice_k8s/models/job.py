@@ -378,7 +378,9 @@ def validate_job(
         )
     operations, apis = raw.get("operations", []), raw.get("apis", [])
     if op_validator is not None and _list_of_mappings(operations) and _list_of_mappings(apis):
-        problems.extend(op_validator(operations, apis))
+        # One problem per field: the schema may already have named it (a missing ``_op``).
+        reported = {problem.path for problem in problems}
+        problems.extend(p for p in op_validator(operations, apis) if p.path not in reported)
     if problems:
         raise ValidationError(_ordered(problems, raw), subject="job")
     assert model is not None
