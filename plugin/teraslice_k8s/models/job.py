@@ -320,6 +320,21 @@ def _cross_field_problems(job: Mapping[str, Any], config: SysConfig) -> list[Pro
     return problems
 
 
+def _connection_problems(job: Mapping[str, Any], config: SysConfig) -> list[Problem]:
+    """Teraslice's rule: an op's or API's ``_connection`` names a terafoundation connector
+    (of any type); otherwise the job would be accepted and fail at its first slice."""
+    known = {name for conns in config.terafoundation.connectors.values() for name in conns}
+    problems: list[Problem] = []
+    for list_key in ("apis", "operations"):
+        items = job.get(list_key)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            name = item.get("_connection") if isinstance(item, Mapping) else None
+            if isinstance(name, str) and name and name not in known:
+                path = join_path(join_path(list_key, index), "_connection")
+                problems.append(Problem(path, f'no terafoundation connector named "{name}"'))
+    return problems
+
+
 def _duplicate_problems(job: Mapping[str, Any]) -> list[Problem]:
     """Uniqueness rules, and the operations count (a reader and at least one processor)."""
     problems: list[Problem] = []
@@ -377,6 +392,7 @@ def validate_job(
             _duplicate_problems({"apis": raw.get("apis"), "operations": raw.get("operations", [])})
         )
     operations, apis = raw.get("operations", []), raw.get("apis", [])
+    problems.extend(_connection_problems({"apis": apis, "operations": operations}, config))
     if op_validator is not None and _list_of_mappings(operations) and _list_of_mappings(apis):
         # One problem per field: the schema may already have named it (a missing ``_op``).
         reported = {problem.path for problem in problems}
