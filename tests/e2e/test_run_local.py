@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from teraslice_k8s.backend.base import BackendEvent, EventKind
+from teraslice_k8s.backend.base import BackendError, BackendEvent, EventKind
 from teraslice_k8s.backend.local import LocalBackend
 from teraslice_k8s.master.allocator import Allocator
 from teraslice_k8s.store.base import Page, SliceFilter
@@ -239,6 +239,8 @@ def test_worker_killed_mid_slice_is_redispatched_and_counted_once(local: Local) 
     (worker_pid,) = local.backend.processes(ex_id)["worker"]
     os.kill(worker_pid, signal.SIGKILL)
     wait_for(lambda: not local.backend.processes(ex_id)["worker"], "the killed worker to be reaped")
+    with pytest.raises(BackendError, match="it has 0"):
+        local.backend.scale_workers(ex_id, "remove", 1)  # same rule as the Kubernetes backend
     assert local.backend.scale_workers(ex_id, "add", 1) == 1
     local.event(ex_id, EventKind.CONTROLLER_SUCCEEDED)
     ex = local.store.get_execution(ex_id)

@@ -30,6 +30,29 @@ class BackendError(TerasliceError):
     """The backend could not do what was asked; ``str()`` is safe to show to users."""
 
 
+def check_worker_count(count: int) -> None:
+    """Refuse a negative worker count (checked before any work, so nothing is called)."""
+    if count < 0:
+        raise BackendError(f"the worker count must not be negative, got {count}")
+
+
+def new_worker_total(ex_id: str, current: int, action: ScaleAction, count: int) -> int:
+    """The worker count after ``action`` (add/remove/set ``count``) on ``current`` workers.
+
+    Every backend scales through this one rule: a negative ``count`` or a total below 0 is
+    refused with a :class:`BackendError` naming both numbers (Teraslice lets ``remove`` drive
+    the count negative and fails later in the API server).
+    """
+    check_worker_count(count)
+    total = {"add": current + count, "remove": current - count, "set": count}[action]
+    if total < 0:
+        raise BackendError(
+            f"cannot remove {count} workers from execution {ex_id}: it has {current}, "
+            "and the worker count cannot go below 0"
+        )
+    return total
+
+
 @dataclass(frozen=True, slots=True)
 class ControllerAddress:
     """Where workers and the master reach an execution controller."""

@@ -45,6 +45,7 @@ from teraslice_k8s.backend.base import (
     EventKind,
     EventListener,
     ScaleAction,
+    new_worker_total,
 )
 
 LOCAL_HOST = "127.0.0.1"
@@ -217,9 +218,8 @@ class LocalBackend:
             if state is None:
                 raise BackendError(f"execution {ex_id} is not running")
             alive = [w for w in state.workers if w.popen.poll() is None]
+            target = new_worker_total(ex_id, len(alive), action, count)
             current = len(alive)
-            target = {"add": current + count, "remove": current - count, "set": count}[action]
-            target = max(target, 0)
             if target > current:
                 self._add_workers(state, target - current)
                 return target

@@ -39,6 +39,8 @@ from teraslice_k8s.backend.base import (
     EventKind,
     EventListener,
     ScaleAction,
+    check_worker_count,
+    new_worker_total,
 )
 from teraslice_k8s.kubernetes.api import (
     ApiSettings,
@@ -219,8 +221,7 @@ class KubernetesBackend:
 
     def scale_workers(self, ex_id: str, action: ScaleAction, count: int) -> int:
         """Patch the worker Deployment's replicas; refuses totals below 0."""
-        if count < 0:
-            raise BackendError(f"the worker count must not be negative, got {count}")
+        check_worker_count(count)
         sel = self._selector(WORKER, ex_id)
         deployments = self.api.list(Kind.DEPLOYMENT, sel).items
         if len(deployments) != 1:
@@ -230,17 +231,7 @@ class KubernetesBackend:
             )
         deployment = deployments[0]
         current = int((deployment.get("spec") or {}).get("replicas") or 0)
-        if action == "add":
-            total = current + count
-        elif action == "remove":
-            total = current - count
-        else:
-            total = count
-        if total < 0:
-            raise BackendError(
-                f"cannot remove {count} workers from execution {ex_id}: it has {current}, "
-                "and the worker count cannot go below 0"
-            )
+        total = new_worker_total(ex_id, current, action, count)
         self.api.patch_replicas(deployment["metadata"]["name"], total)
         return total
 
