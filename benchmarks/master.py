@@ -66,6 +66,7 @@ class RenderingBackend:
     """Backend stub: renders the three manifests like the Kubernetes backend, calls no API."""
 
     clustering_type = "kubernetesV2"
+    executions_survive_master = True
 
     def __init__(self, cfg: SysConfig, workers: int = 0) -> None:
         self.cfg = cfg

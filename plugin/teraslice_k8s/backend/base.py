@@ -87,6 +87,9 @@ class Backend(Protocol):
 
     #: Reported as ``clustering_type`` by ``GET /`` (``kubernetesV2``, ``kubernetes``, ``local``).
     clustering_type: str
+    #: True when executions keep running after the master stops (Kubernetes); False when
+    #: ``close()`` ends them (local processes), so the master records how they ended.
+    executions_survive_master: bool
 
     def start(self, listener: EventListener) -> None:
         """Begin observing (watch / process monitor); events go to ``listener`` from any thread."""

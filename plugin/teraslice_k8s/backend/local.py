@@ -90,6 +90,7 @@ class LocalBackend:
     """:class:`~teraslice_k8s.backend.base.Backend` running processes on this machine."""
 
     clustering_type = "local"
+    executions_survive_master = False
 
     def __init__(
         self,

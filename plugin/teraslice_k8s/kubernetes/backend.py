@@ -105,6 +105,7 @@ class KubernetesBackend:
         teraslice = config.teraslice
         self.config = config
         self.clustering_type: str = teraslice.cluster_manager_type
+        self.executions_survive_master = True
         self.namespace = teraslice.kubernetes_namespace
         self.api = api or KubeApi(ApiSettings(namespace=self.namespace), load_client_configuration())
         self.instance = cluster_name_label(teraslice.name)

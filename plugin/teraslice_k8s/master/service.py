@@ -36,6 +36,7 @@ from teraslice_k8s.models.execution import (
     LIVING_STATUSES,
     TERMINAL_STATUSES,
     ExStatus,
+    InvalidTransition,
     is_terminal,
 )
 from teraslice_k8s.store.base import ExFilter, JobFilter, Page, Record, RecordNotFound, SliceFilter, Store
@@ -114,8 +115,30 @@ class MasterService:
         self.lifecycle.close()
         self.stats.close()
         self.controllers.close()
+        ended = set() if self.backend.executions_survive_master else self.backend.execution_ids()
         self.backend.close()
+        for ex_id in sorted(ended):
+            self._record_ended_with_master(ex_id)
         self.store.close()
+
+    def _record_ended_with_master(self, ex_id: str) -> None:
+        """Mark an execution the backend ended on close ``terminated`` unless it wrote a final
+        status itself (a controller that had not started yet cannot), so the next master does
+        not mistake it for one whose processes vanished."""
+        try:
+            if is_terminal(self.store.get_execution(ex_id)["_status"]):
+                return
+            self.store.set_status(
+                ex_id,
+                ExStatus.TERMINATED,
+                {
+                    "_has_errors": True,
+                    "_failureReason": f"execution {ex_id} was ended because the master stopped, "
+                    'setting status to "terminated"',
+                },
+            )
+        except (RecordNotFound, InvalidTransition) as err:
+            log.info("execution %s: no terminated status recorded on shutdown (%s)", ex_id, err)
 
     # -- cluster --------------------------------------------------------------------------
 

@@ -33,7 +33,8 @@ from teraslice_k8s.backend.base import (
 class RecordingBackend:
     clustering_type = "kubernetesV2"
 
-    def __init__(self, *, stop_removes: bool = True) -> None:
+    def __init__(self, *, stop_removes: bool = True, executions_survive_master: bool = True) -> None:
+        self.executions_survive_master = executions_survive_master
         self.calls: list[tuple[Any, ...]] = []
         self.live: set[str] = set()
         self.replicas: dict[str, int] = {}
