@@ -19,10 +19,10 @@ import platform
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from teraslice_k8s import TERASLICE_COMPAT_VERSION
-from teraslice_k8s.backend.base import Backend, BackendError
+from teraslice_k8s.backend.base import Backend, BackendError, ScaleAction, new_worker_total
 from teraslice_k8s.errors import ValidationError
 from teraslice_k8s.master import records
 from teraslice_k8s.master.allocator import Allocator
@@ -404,18 +404,16 @@ class MasterService:
         """``_workers``: ``action`` is ``add``, ``remove`` or ``set`` (``total=``), ``count`` > 0."""
         if action not in ("add", "remove", "set"):
             raise ValueError(action)
+        scale = cast(ScaleAction, action)
         ex = self._active_execution(ex_id)
-        if ex["_status"] in (ExStatus.PENDING, ExStatus.SCHEDULING):
-            # No worker Deployment yet: change the count the allocator will create.
-            total = {"add": ex.get("workers", 0) + count, "remove": ex.get("workers", 0) - count}.get(
-                action, count
-            )
-            total = max(total, 0)
-        else:
-            try:
-                total = self.backend.scale_workers(ex_id, action, count)  # type: ignore[arg-type]
-            except BackendError as err:
-                raise ApiError(409, str(err)) from err
+        try:
+            if ex["_status"] in (ExStatus.PENDING, ExStatus.SCHEDULING):
+                # No worker Deployment yet: change the count the allocator will create.
+                total = new_worker_total(ex_id, int(ex.get("workers", 0)), scale, count)
+            else:
+                total = self.backend.scale_workers(ex_id, scale, count)
+        except BackendError as err:
+            raise ApiError(409, str(err)) from err
         self.store.update_execution(ex_id, {"workers": total})
         return {"message": f"{count} workers have been {action} for execution: {ex_id}"}
 
