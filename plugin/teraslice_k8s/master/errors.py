@@ -21,7 +21,3 @@ class ApiError(TerasliceError):
         self.message = message
         self.problems = list(problems)
         super().__init__(message)
-
-
-def not_found(message: str) -> ApiError:
-    return ApiError(404, message)
