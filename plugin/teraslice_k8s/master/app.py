@@ -38,6 +38,7 @@ from teraslice_k8s.master.responses import (
 from teraslice_k8s.master.service import MasterService
 from teraslice_k8s.models.execution import InvalidStatus, InvalidTransition
 from teraslice_k8s.store.base import ExFilter, JobFilter, RecordExists, RecordNotFound
+from teraslice_k8s.store.query import check_page
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +312,7 @@ def _install_root_routes(app: FastAPI, service: MasterService) -> None:
     @app.get("/txt/workers", response_class=HTMLResponse, summary="Workers as a text table")
     async def txt_workers(request: Request) -> Any:
         page = params.page(request.query_params)
+        check_page(page)  # the same size/from rules as the store-backed listings
         state = await _call(service.cluster_state)
         items = tables.worker_items(state)[page.from_ : page.from_ + page.size]
         k8s = service.backend.clustering_type.startswith("kubernetes")

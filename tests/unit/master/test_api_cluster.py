@@ -170,3 +170,11 @@ def test_metrics(client: ApiClient, service: MasterService) -> None:
     assert "teraslice_master_jobs 2.0" in lines
     assert "teraslice_master_allocation_queue 0.0" in lines
     assert any(line.startswith("teraslice_master_info{") for line in lines)
+
+
+def test_txt_workers_pages_by_the_listing_rules(client: ApiClient, backend: RecordingBackend) -> None:
+    backend.state = K8S_STATE
+    for path in ("/txt/workers", "/v1/jobs"):
+        response = client.get(path, params={"size": "-1"})
+        assert response.status_code == 400, path
+        assert response.json()["message"] == "size: must be an integer from 0 to 10000", path
