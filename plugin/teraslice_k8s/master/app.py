@@ -28,6 +28,7 @@ from teraslice_k8s.master import params, tables
 from teraslice_k8s.master.errors import ApiError
 from teraslice_k8s.master.metrics import metrics_response
 from teraslice_k8s.master.responses import (
+    HeadAsGetMiddleware,
     PrettyJSONResponse,
     RenderedCache,
     TrailingSlashMiddleware,
@@ -97,6 +98,7 @@ def create_app(service: MasterService) -> FastAPI:
         redirect_slashes=False,
     )
     app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
     _install_error_handlers(app)
     api = APIRouter()
 

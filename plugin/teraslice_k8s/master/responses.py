@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,26 @@ class TrailingSlashMiddleware:
         if scope["type"] == "http" and len(path) > 1 and path.endswith("/") and path != "/v1/":
             scope = {**scope, "path": path.rstrip("/") or "/"}
         await self.app(scope, receive, send)
+
+
+class HeadAsGetMiddleware:
+    """``HEAD`` answers like ``GET`` without a body, as Teraslice's express routes do (FastAPI
+    routes declared with ``GET`` would otherwise answer 405)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
 
 
 def error_response(status: int, message: str, problems: list[str] | None = None) -> PrettyJSONResponse:

@@ -178,3 +178,12 @@ def test_txt_workers_pages_by_the_listing_rules(client: ApiClient, backend: Reco
         response = client.get(path, params={"size": "-1"})
         assert response.status_code == 400, path
         assert response.json()["message"] == "size: must be an integer from 0 to 10000", path
+
+
+def test_head_answers_like_get_without_a_body(client: ApiClient) -> None:
+    get = client.get("/v1/jobs")
+    head = client.request("HEAD", "/v1/jobs")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == get.headers["content-length"]
+    assert client.request("HEAD", "/v1/no-such-route").status_code == 405
