@@ -31,12 +31,15 @@ async def test_failing_again_after_a_resume_while_slices_still_fail(tmp_path: Pa
 
     c.store.set_status = record  # type: ignore[method-assign]
     await c.start(workers=1)
-    await wait_until(lambda: statuses == ["running", "failing"])
+    # The watch dog may write ``failing`` again before this check runs (a same-status write).
+    await wait_until(lambda: statuses[:2] == ["running", "failing"])
     # What the master writes for _pause and _resume (after the controller acknowledged).
     real(c.ex_id, "paused")
     real(c.ex_id, "running")
+    resumed_at = len(statuses)
     await wait_until(lambda: c.store.get_execution(c.ex_id)["_status"] == "failing")
-    assert statuses == ["running", "failing", "failing"]
+    assert "failing" in statuses[resumed_at:]
+    assert set(statuses) == {"running", "failing"}
     ex = c.store.get_execution(c.ex_id)
     assert ex["_failureReason"] == (
         f"execution {c.ex_id} has encountered a processing error, reason: slice failure watch dog"
