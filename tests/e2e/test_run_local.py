@@ -144,7 +144,7 @@ def test_run_rejects_an_invalid_job_with_field_paths(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
-        f"{job}: operations[0].size: Input should be greater than 0",
+        f"{job}: operations[0].size: must be > 0",
         f'{job}: operations[1]._op: unknown operation "foo"',
     ]
 

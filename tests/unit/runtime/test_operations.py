@@ -132,7 +132,7 @@ def test_duration_parsing() -> None:
         (
             [{"_op": "data_generator", "size": 0}, {"_op": "noop"}],
             [],
-            [Problem("operations[0].size", "Input should be greater than 0")],
+            [Problem("operations[0].size", "must be > 0")],
         ),
         (
             [{"_op": "noop"}, {"_op": "noop"}],
@@ -147,7 +147,7 @@ def test_duration_parsing() -> None:
         (
             [{"_op": "data_generator"}, {"_op": "delay", "ms": "soon"}],
             [],
-            [Problem("operations[1].ms", "Value error, invalid duration 'soon' (ms or '<n> <unit>')")],
+            [Problem("operations[1].ms", "invalid duration 'soon' (ms or '<n> <unit>')")],
         ),
         (
             [{"_op": "data_generator"}, {"_op": "elasticsearch_bulk", "_api_name": "missing"}],
@@ -158,8 +158,8 @@ def test_duration_parsing() -> None:
             [{"_op": "data_generator"}, {"_op": "elasticsearch_bulk", "_api_name": "out"}],
             [{"_name": "out", "size": -1}],
             [
-                Problem("operations[1].index", "Field required"),
-                Problem("operations[1].size", "Input should be greater than 0"),
+                Problem("operations[1].index", "is required"),
+                Problem("operations[1].size", "must be > 0"),
             ],
         ),
         (
@@ -168,7 +168,7 @@ def test_duration_parsing() -> None:
             [
                 Problem(
                     "operations[0]",
-                    "Value error, json_schema (custom mocker schemas) is not supported by teraslice-k8s",
+                    "json_schema (custom mocker schemas) is not supported by teraslice-k8s",
                 )
             ],
         ),

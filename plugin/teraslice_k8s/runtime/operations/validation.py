@@ -3,7 +3,7 @@
 :func:`validate_operations` is passed to ``teraslice_k8s.models.job.validate_job`` as its
 ``op_validator``; it returns one :class:`Problem` per broken rule, each naming the field,
 e.g. ``operations[1]._op: unknown operation "foo"`` or
-``operations[0].size: Input should be greater than 0``.
+``operations[0].size: must be > 0``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import pydantic
 
 from teraslice_k8s.errors import Problem, join_path
+from teraslice_k8s.models.schema import problems_from_pydantic
 from teraslice_k8s.runtime.operations.base import (
     Operation,
     OpOptions,
@@ -29,14 +30,9 @@ from teraslice_k8s.runtime.operations.registry import (
 
 
 def options_problems(base: str, exc: pydantic.ValidationError) -> list[Problem]:
-    """Pydantic errors as problems under ``base`` (``operations[0]`` + ``.size``)."""
-    problems = []
-    for err in exc.errors(include_url=False):
-        path = base
-        for part in err["loc"]:
-            path = join_path(path, part if isinstance(part, int) else str(part))
-        problems.append(Problem(path, err["msg"]))
-    return problems
+    """Pydantic errors as problems under ``base`` (``operations[0]`` + ``.size``), worded like
+    every other job field (``must be an integer``), one per field."""
+    return problems_from_pydantic(exc, base)
 
 
 def parse_options(cls: type[Operation], config: Mapping[str, Any]) -> OpOptions:
