@@ -6,6 +6,12 @@ frozen :class:`RenderContext`. Every Teraslice rule about *values* lives here (k
 ``NODE_OPTIONS``, ``env_vars``, Secret references), volumes, targets, anti-affinity, ports,
 priority class, pull secret, owner reference. Templates only place these values.
 
+The parts that depend only on the cluster config (config and assets volumes, pull secret,
+controller targets, anti-affinity, Secret-backed env, grace period, instance label) are
+computed once per :class:`SysConfig` object (a small identity-keyed cache that holds the
+config, so a different config never sees another's parts) and shared between contexts:
+contexts are read-only.
+
 Differences from Teraslice (docs/compatibility.md): the controller falls back to 0.5 CPU /
 512000000 bytes instead of ``-1``; a resource map that would be empty is omitted; env names
 are unique (Teraslice's own variables win; user ``NODE_OPTIONS`` replaces the computed
@@ -55,7 +61,7 @@ class OwnerRef:
 
 @dataclass(frozen=True, slots=True)
 class PodContext:
-    """The pod template of the Job or the Deployment (treat the containers as read-only)."""
+    """The pod template of the Job or the Deployment (read-only: containers and entries are shared)."""
 
     labels: dict[str, str]
     image: str
@@ -89,9 +95,15 @@ class RenderContext:
 
 def truthy(value: Any) -> bool:
     """JavaScript truthiness for JSON values (``0``, ``""``, ``null``, ``false``, NaN are unset)."""
+    # Exact-type fast paths first: this runs ~20 times per manifest.
+    kind = type(value)
+    if kind is str or kind is int:  # exact types: Python's truthiness is JavaScript's here
+        return bool(value)
+    if value is None or value is False:
+        return False
     if isinstance(value, float) and math.isnan(value):
         return False
-    return value is not None and value is not False and value not in (0, "")
+    return value not in (0, "")
 
 
 def encode_execution(execution: Mapping[str, Any]) -> str:
@@ -102,6 +114,83 @@ def encode_execution(execution: Mapping[str, Any]) -> str:
 def max_old_space(memory: int | float) -> int:
     """Teraslice's ``getMaxOldSpace``: 90% of the memory in MiB, JS-rounded."""
     return math.floor(0.9 * (memory / 1024 / 1024) + 0.5)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cluster:
+    """The parts of every pod that depend only on the cluster config (shared, read-only)."""
+
+    instance_label: str
+    config_volume: dict[str, Any]
+    config_mount: dict[str, Any]
+    assets: tuple[dict[str, Any], dict[str, Any]] | None  # (volume, mount)
+    secret_env: tuple[dict[str, Any], ...]
+    controller_required: tuple[dict[str, Any], ...]
+    controller_tolerations: tuple[dict[str, Any], ...]
+    anti_affinity: dict[str, Any] | None
+    termination_grace_period_seconds: int
+    image_pull_secrets: tuple[dict[str, str], ...] | None
+
+
+# id(config) -> (config, parts). Holding the config keeps its id from being reused by another
+# object while the entry exists, so an id hit is always the same (frozen) config.
+_CLUSTERS: dict[int, tuple[SysConfig, _Cluster]] = {}
+_CLUSTERS_MAX = 8
+
+
+def _cluster(config: SysConfig) -> _Cluster:
+    entry = _CLUSTERS.get(id(config))
+    if entry is not None and entry[0] is config:
+        return entry[1]
+    ts = config.teraslice
+    instance = n.cluster_name_label(ts.name)
+    assets: tuple[dict[str, Any], dict[str, Any]] | None = None
+    if isinstance(ts.assets_directory, str) and ts.assets_directory:
+        if ts.assets_volume:
+            name = n.volume_name(ts.assets_volume)
+            volume: dict[str, Any] = {"name": name, "persistentVolumeClaim": {"claimName": ts.assets_volume}}
+        else:
+            name = "assets"
+            volume = {"name": name, "emptyDir": {}}
+        assets = (volume, {"name": name, "mountPath": ts.assets_directory})
+    anti_affinity = None
+    if ts.kubernetes_worker_antiaffinity:
+        match = [
+            {"key": n.NAME_LABEL, "operator": "In", "values": [n.APP_NAME]},
+            {"key": n.INSTANCE_LABEL, "operator": "In", "values": [instance]},
+        ]
+        term = {"labelSelector": {"matchExpressions": match}, "topologyKey": "kubernetes.io/hostname"}
+        anti_affinity = {
+            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1, "podAffinityTerm": term}]
+        }
+    targets = ts.execution_controller_targets or []
+    parts = _Cluster(
+        instance_label=instance,
+        config_volume={
+            "name": "config",
+            "configMap": {
+                "name": ts.kubernetes_config_map_name,
+                "items": [{"key": "teraslice.yaml", "path": "teraslice.yaml"}],
+            },
+        },
+        config_mount={"mountPath": "/app/config", "name": "config"},
+        assets=assets,
+        secret_env=tuple(
+            {"name": name, "valueFrom": {"secretKeyRef": _secret_key_ref(ref)}}
+            for name, ref in ts.kubernetes_env_secret_refs.items()
+        ),
+        controller_required=tuple(_expression(target.key, target.value) for target in targets),
+        controller_tolerations=tuple(_toleration(target.key, target.value) for target in targets),
+        anti_affinity=anti_affinity,
+        termination_grace_period_seconds=math.floor(ts.shutdown_timeout / 1000 + 0.5),
+        image_pull_secrets=({"name": ts.kubernetes_image_pull_secret},)
+        if ts.kubernetes_image_pull_secret
+        else None,
+    )
+    if len(_CLUSTERS) >= _CLUSTERS_MAX:
+        _CLUSTERS.pop(next(iter(_CLUSTERS)))  # oldest first; a master has one config
+    _CLUSTERS[id(config)] = (config, parts)
+    return parts
 
 
 def _worker_resources(ex: Mapping[str, Any], config: SysConfig) -> tuple[dict[str, Any], Any]:
@@ -146,7 +235,7 @@ def _controller_resources(ex: Mapping[str, Any], config: SysConfig) -> tuple[dic
 
 
 def _env(
-    node_type: str, execution: Mapping[str, Any], config: SysConfig, max_memory: Any
+    node_type: str, execution: Mapping[str, Any], config: SysConfig, cluster: _Cluster, max_memory: Any
 ) -> tuple[dict[str, Any], ...]:
     env: list[dict[str, Any]] = [
         {"name": "NODE_TYPE", "value": node_type},
@@ -170,9 +259,7 @@ def _env(
         for key, value in extra.items()
         if key not in RESERVED_ENV_NAMES
     )
-    env.extend(
-        {"name": name, "valueFrom": {"secretKeyRef": _secret_key_ref(ref)}} for name, ref in secrets.items()
-    )
+    env.extend(cluster.secret_env)
     return tuple(env)
 
 
@@ -183,17 +270,17 @@ def _secret_key_ref(ref: SecretKeyRef) -> dict[str, Any]:
     return reference
 
 
-def _labels(execution: Mapping[str, Any], config: SysConfig, component: n.Component) -> dict[str, str]:
+def _labels(execution: Mapping[str, Any], cluster: _Cluster, component: n.Component) -> dict[str, str]:
     labels = {
         n.NAME_LABEL: n.APP_NAME,
         n.COMPONENT_LABEL: component,
         n.EX_ID_LABEL: n.label_value(str(execution["ex_id"])),
         n.JOB_ID_LABEL: n.label_value(str(execution["job_id"])),
         n.JOB_NAME_LABEL: n.job_name_label(str(execution.get("name", ""))),
-        n.INSTANCE_LABEL: n.cluster_name_label(config.teraslice.name),
+        n.INSTANCE_LABEL: cluster.instance_label,
     }
     user = execution.get("labels")
-    if isinstance(user, Mapping):
+    if user and isinstance(user, Mapping):  # the cheap test first: most jobs have none
         labels.update(n.job_labels({str(k): _label_text(k, v) for k, v in user.items()}))
     return labels
 
@@ -211,41 +298,27 @@ def _label_text(key: Any, value: Any) -> str:
 
 
 def _volumes(
-    execution: Mapping[str, Any], config: SysConfig
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    ts = config.teraslice
-    volumes: list[dict[str, Any]] = [
-        {
-            "name": "config",
-            "configMap": {
-                "name": ts.kubernetes_config_map_name,
-                "items": [{"key": "teraslice.yaml", "path": "teraslice.yaml"}],
-            },
-        }
-    ]
-    mounts: list[dict[str, Any]] = [{"mountPath": "/app/config", "name": "config"}]
-    for volume in execution.get("volumes") or []:
+    execution: Mapping[str, Any], cluster: _Cluster
+) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+    volumes: list[dict[str, Any]] = [cluster.config_volume]
+    mounts: list[dict[str, Any]] = [cluster.config_mount]
+    for volume in execution.get("volumes") or ():
         name = n.volume_name(volume["name"])
         volumes.append({"name": name, "persistentVolumeClaim": {"claimName": volume["name"]}})
         mounts.append({"name": name, "mountPath": volume["path"]})
-    if isinstance(ts.assets_directory, str) and ts.assets_directory:
-        if ts.assets_volume:
-            name = n.volume_name(ts.assets_volume)
-            volumes.append({"name": name, "persistentVolumeClaim": {"claimName": ts.assets_volume}})
-        else:
-            name = "assets"
-            volumes.append({"name": name, "emptyDir": {}})
-        mounts.append({"name": name, "mountPath": ts.assets_directory})
+    if cluster.assets is not None:
+        volumes.append(cluster.assets[0])
+        mounts.append(cluster.assets[1])
     if truthy(execution.get("ephemeral_storage")):
         mounts.append({"name": "ephemeral-volume", "mountPath": "/ephemeral0"})
         volumes.append({"name": "ephemeral-volume", "emptyDir": {}})
-    return volumes, mounts
+    return tuple(volumes), tuple(mounts)
 
 
 def _ports(execution: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
     ports: list[dict[str, Any]] = [{"containerPort": SLICER_PORT}]
     for entry in execution.get("external_ports") or []:
-        if isinstance(entry, Mapping):
+        if type(entry) is dict or isinstance(entry, Mapping):
             ports.append({"containerPort": entry["port"], "name": entry["name"], "protocol": "TCP"})
         else:
             ports.append({"containerPort": entry, "protocol": "TCP"})
@@ -261,13 +334,12 @@ def _toleration(key: str, value: Any) -> dict[str, Any]:
 
 
 def _scheduling(
-    execution: Mapping[str, Any], config: SysConfig, kind: ManifestKind
+    execution: Mapping[str, Any], cluster: _Cluster, kind: ManifestKind
 ) -> tuple[dict[str, Any] | None, tuple[dict[str, Any], ...] | None]:
-    ts = config.teraslice
     required: list[dict[str, Any]] = []
     preferred: list[dict[str, Any]] = []
     tolerations: list[dict[str, Any]] = []
-    for target in execution.get("targets") or []:
+    for target in execution.get("targets") or ():
         constraint = target.get("constraint", "required")
         if constraint == "required":
             required.append(_expression(target["key"], target["value"]))
@@ -281,9 +353,8 @@ def _scheduling(
         elif constraint == "accepted":
             tolerations.append(_toleration(target["key"], target["value"]))
     if kind == "job":
-        for target in ts.execution_controller_targets or []:
-            required.append(_expression(target.key, target.value))
-            tolerations.append(_toleration(target.key, target.value))
+        required.extend(cluster.controller_required)
+        tolerations.extend(cluster.controller_tolerations)
     affinity: dict[str, Any] = {}
     node: dict[str, Any] = {}
     if required:
@@ -294,20 +365,17 @@ def _scheduling(
         node["preferredDuringSchedulingIgnoredDuringExecution"] = preferred
     if node:
         affinity["nodeAffinity"] = node
-    if kind == "deployment" and ts.kubernetes_worker_antiaffinity:
-        match = [
-            {"key": n.NAME_LABEL, "operator": "In", "values": [n.APP_NAME]},
-            {"key": n.INSTANCE_LABEL, "operator": "In", "values": [n.cluster_name_label(ts.name)]},
-        ]
-        term = {"labelSelector": {"matchExpressions": match}, "topologyKey": "kubernetes.io/hostname"}
-        affinity["podAntiAffinity"] = {
-            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1, "podAffinityTerm": term}]
-        }
+    if kind == "deployment" and cluster.anti_affinity is not None:
+        affinity["podAntiAffinity"] = cluster.anti_affinity
     return affinity or None, tuple(tolerations) or None
 
 
 def _pod(
-    execution: Mapping[str, Any], config: SysConfig, kind: ManifestKind, labels: dict[str, str]
+    execution: Mapping[str, Any],
+    config: SysConfig,
+    cluster: _Cluster,
+    kind: ManifestKind,
+    labels: dict[str, str],
 ) -> PodContext:
     ts = config.teraslice
     controller = kind == "job"
@@ -321,27 +389,26 @@ def _pod(
         ex_for_env = {**execution, "slicer_port": SLICER_PORT}
     else:
         resources, max_memory = _worker_resources(execution, config)
-        ex_for_env = dict(execution)
-    volumes, mounts = _volumes(execution, config)
-    affinity, tolerations = _scheduling(execution, config, kind)
+        # orjson encodes dicts only; a dict is read, never changed, so it needs no copy
+        ex_for_env = execution if type(execution) is dict else dict(execution)
+    volumes, mounts = _volumes(execution, cluster)
+    affinity, tolerations = _scheduling(execution, cluster, kind)
     override = execution.get("pod_spec_override")
     return PodContext(
         labels=pod_labels,
         image=execution.get("kubernetes_image") or ts.kubernetes_image,
         ports=_ports(execution),
-        volume_mounts=tuple(mounts),
-        env=_env(_COMPONENT[kind], ex_for_env, config, max_memory),
+        volume_mounts=mounts,
+        env=_env(_COMPONENT[kind], ex_for_env, config, cluster, max_memory),
         resources=resources or None,
-        volumes=tuple(volumes),
-        termination_grace_period_seconds=math.floor(ts.shutdown_timeout / 1000 + 0.5),
+        volumes=volumes,
+        termination_grace_period_seconds=cluster.termination_grace_period_seconds,
         readiness_probe=controller,
         affinity=affinity,
         tolerations=tolerations,
-        image_pull_secrets=({"name": ts.kubernetes_image_pull_secret},)
-        if ts.kubernetes_image_pull_secret
-        else None,
+        image_pull_secrets=cluster.image_pull_secrets,
         priority_class_name=priority or None,
-        pod_spec_override=dict(override) if isinstance(override, Mapping) and override else None,
+        pod_spec_override=dict(override) if override and isinstance(override, Mapping) else None,
     )
 
 
@@ -387,12 +454,13 @@ def build_context(
         }
         selector = {n.COMPONENT_LABEL: component, n.EX_ID_LABEL: ex_id}
         return RenderContext(kind, names.service, namespace, labels, owners, selector, None, None)
-    labels = _labels(execution, config, component)
+    cluster = _cluster(config)
+    labels = _labels(execution, cluster, component)
     if kind == "job":
         relocatable = execution.get("relocatable")
         labels[n.JOB_LABEL_PREFIX + "relocatable"] = "true" if relocatable else "false"
     name = names.job if kind == "job" else names.deployment
     selector = {n.NAME_LABEL: n.APP_NAME, n.COMPONENT_LABEL: component, n.EX_ID_LABEL: ex_id}
     replicas = int(execution.get("workers", 1)) if kind == "deployment" else None
-    pod = _pod(execution, config, kind, labels)
+    pod = _pod(execution, config, cluster, kind, labels)
     return RenderContext(kind, name, namespace, labels, owners, selector, replicas, pod)
