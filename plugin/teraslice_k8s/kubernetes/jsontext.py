@@ -26,6 +26,8 @@ from typing import Any
 import orjson
 from jinja2 import Undefined
 
+_dumps = orjson.dumps
+
 
 def _unencodable(value: Any) -> Any:
     if isinstance(value, Undefined):
@@ -36,7 +38,11 @@ def _unencodable(value: Any) -> Any:
 def quote(value: Any) -> str:
     """The JSON text of ``value`` (raises ``TypeError`` for non-JSON values)."""
     try:
-        return orjson.dumps(value, default=_unencodable).decode("utf-8")
+        return _dumps(value).decode()  # the common case: no ``default`` hook to set up
+    except orjson.JSONEncodeError:
+        pass
+    try:
+        return _dumps(value, default=_unencodable).decode()
     except orjson.JSONEncodeError as exc:
         if isinstance(exc.__cause__, TypeError) and "cannot enter a manifest" in str(exc.__cause__):
             raise exc.__cause__ from None
@@ -61,10 +67,15 @@ def js_number(value: int | float) -> int | float | None:
     return value
 
 
-# Every float orjson writes differently from JS contains ".0" ("5.0", "1000000000000000.0")
-# or an exponent ("1e+16", "1e-6"). A cheap scan for those (false alarms inside strings only
-# cost the exact walk below) spares the walk for almost every execution.
-_EXPONENT = re.compile(rb"e[-+]\d")
+# Every float orjson writes differently from JS is integral ("5.0", "1000000000000000.0": a
+# digit, ".0", then a delimiter or the end) or has an exponent ("1e+16", "1.5e-7"). Substring
+# tests (a fast search) rule almost every execution out; the pattern confirms a candidate
+# (false alarms inside strings such as "v1.0" or "file-reader" only cost the exact walk below).
+_FLOAT_TEXT = re.compile(rb"\d\.0(?:[,}\]]|\Z)|\de[-+]\d")
+
+
+def _maybe_js_differs(data: bytes) -> bool:
+    return (b".0" in data or b"e+" in data or b"e-" in data) and _FLOAT_TEXT.search(data) is not None
 
 
 def _differs_from_js(value: float) -> bool:
@@ -120,7 +131,7 @@ def js_json_bytes(value: Any) -> bytes:
     """UTF-8 bytes of ``JSON.stringify(value)`` for JSON-shaped values."""
     try:
         data = orjson.dumps(value)
-        if (b".0" in data or _EXPONENT.search(data)) and _needs_js_fix(value):
+        if _maybe_js_differs(data) and _needs_js_fix(value):
             data = orjson.dumps(_js_value(value))
         return data
     except orjson.JSONEncodeError:

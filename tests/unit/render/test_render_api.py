@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -100,7 +99,7 @@ def test_wrong_template_output_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_context_is_frozen() -> None:
     ctx = build_context(execution(), config(), "job")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):  # an immutable named tuple
         ctx.name = "x"  # type: ignore[misc]
 
 
@@ -199,3 +198,42 @@ def test_deployment_selector_matches_its_pods() -> None:
     assert selector_for("worker", EX_ID) == ",".join(
         f"{k}={v}" for k, v in match.items() if "component" in k or "exId" in k
     )
+
+
+def test_pasted_partials_render_what_jinja_include_renders() -> None:
+    # The loader pastes `{% include "_pod_template.json.j2" %}`; Jinja's own include must agree.
+    plain = jinja2.Environment(
+        loader=jinja2.PackageLoader("teraslice_k8s.kubernetes", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    plain.filters["q"] = quote
+    owner = OwnerRef("ts-exc-x", "5f1b7a9e-0000-4000-8000-000000000000")
+    for kind, name in [("job", "execution_controller_job"), ("deployment", "worker_deployment")]:
+        ctx = build_context(execution(), config(), kind, owner)  # type: ignore[arg-type]
+        variables = render_module.template_variables(ctx)
+        pasted = render_module._ENV.get_template(f"{name}.json.j2")
+        source = render_module._PartialsLoader().get_source(render_module._ENV, f"{name}.json.j2")[0]
+        assert "{% include" not in source and '"readinessProbe"' in source
+        assert parse(pasted.render(variables)) == parse(
+            plain.get_template(f"{name}.json.j2").render(variables)
+        )
+
+
+def test_a_partial_that_sets_variables_is_not_pasted(monkeypatch: pytest.MonkeyPatch) -> None:
+    loader = render_module._PartialsLoader()
+    sources = {"main.j2": '{"a": {% include "_part.j2" %}}', "_part.j2": "{% set x = 1 %}{{ x | q }}"}
+    monkeypatch.setattr(loader._package, "get_source", lambda env, name: (sources[name], name, lambda: True))
+    with pytest.raises(jinja2.TemplateNotFound, match=r"_part\.j2 cannot be pasted into main\.j2"):
+        loader.get_source(render_module._ENV, "main.j2")
+
+
+def test_template_variables_are_the_context_fields() -> None:
+    ctx = build_context(execution(), config(), "job")
+    variables = render_module.template_variables(ctx)
+    assert variables["name"] == ctx.name and variables["labels"] is ctx.labels
+    assert ctx.pod is not None and variables["pod_env"] is ctx.pod.env
+    assert set(variables) == {
+        *(f for f in ctx._fields if f not in ("kind", "pod")),
+        *(f"pod_{f}" for f in ctx.pod._fields),
+    }
