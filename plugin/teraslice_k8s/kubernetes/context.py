@@ -24,7 +24,7 @@ the seed shows; volume names are valid pod volume names even when the claim name
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 import math
 from collections.abc import Mapping
@@ -40,6 +40,7 @@ from teraslice_k8s.models.config import (
     RESERVED_ENV_NAMES,
     SecretKeyRef,
     SysConfig,
+    TerasliceConfig,
 )
 from teraslice_k8s.models.job import SECRET_ENV_TAKEN_MESSAGE, SLICER_PORT
 
@@ -109,7 +110,7 @@ def truthy(value: Any) -> bool:
 
 def encode_execution(execution: Mapping[str, Any]) -> str:
     """``EX``: base64 of the execution's JSON exactly as Teraslice's ``JSON.stringify`` writes it."""
-    return base64.b64encode(js_json_bytes(execution)).decode("ascii")
+    return binascii.b2a_base64(js_json_bytes(execution), newline=False).decode("ascii")  # = b64encode
 
 
 def max_old_space(memory: int | float) -> int:
@@ -194,72 +195,94 @@ def _cluster(config: SysConfig) -> _Cluster:
     return parts
 
 
-def _worker_resources(ex: Mapping[str, Any], config: SysConfig) -> tuple[dict[str, Any], Any]:
-    ts = config.teraslice
+def _amount(value: Any) -> Any:
+    """A resource amount as ``JSON.stringify`` prints it (an int, the common case, unchanged)."""
+    return value if type(value) is int else js_number(value)
+
+
+def _worker_resources(ex: Mapping[str, Any], ts: TerasliceConfig) -> tuple[dict[str, Any], Any]:
+    # New method (resources_requests_*/resources_limits_*) first; else the old cpu/memory,
+    # from the job or the cluster, as both request and limit (Teraslice's precedence).
+    get = ex.get
     requests: dict[str, Any] = {}
     limits: dict[str, Any] = {}
-    if truthy(ex.get("resources_requests_cpu")) or truthy(ex.get("resources_limits_cpu")):
-        if truthy(ex.get("resources_requests_cpu")):
-            requests["cpu"] = ex["resources_requests_cpu"]
-        if truthy(ex.get("resources_limits_cpu")):
-            limits["cpu"] = ex["resources_limits_cpu"]
-    elif truthy(ex.get("cpu")) or truthy(ts.cpu):
-        requests["cpu"] = limits["cpu"] = ex.get("cpu") if truthy(ex.get("cpu")) else ts.cpu
+    request, limit = get("resources_requests_cpu"), get("resources_limits_cpu")
+    request_set, limit_set = truthy(request), truthy(limit)
+    if request_set or limit_set:
+        if request_set:
+            requests["cpu"] = _amount(request)
+        if limit_set:
+            limits["cpu"] = _amount(limit)
+    else:
+        cpu = get("cpu")
+        cpu = cpu if truthy(cpu) else ts.cpu
+        if truthy(cpu):
+            requests["cpu"] = limits["cpu"] = _amount(cpu)
     max_memory: Any = None
-    if truthy(ex.get("resources_requests_memory")) or truthy(ex.get("resources_limits_memory")):
-        if truthy(ex.get("resources_requests_memory")):
-            requests["memory"] = ex["resources_requests_memory"]
-        if truthy(ex.get("resources_limits_memory")):
-            limits["memory"] = ex["resources_limits_memory"]
-        max_memory = ex.get("resources_limits_memory")
-    elif truthy(ex.get("memory")) or truthy(ts.memory):
-        max_memory = ex.get("memory") if truthy(ex.get("memory")) else ts.memory
-        requests["memory"] = limits["memory"] = max_memory
-    resources = {}
-    for key, amounts in (("requests", requests), ("limits", limits)):
-        if amounts:  # Teraslice leaves an empty map here; we omit it
-            resources[key] = {name: js_number(amount) for name, amount in amounts.items()}
+    request, limit = get("resources_requests_memory"), get("resources_limits_memory")
+    request_set, limit_set = truthy(request), truthy(limit)
+    if request_set or limit_set:
+        if request_set:
+            requests["memory"] = _amount(request)
+        if limit_set:
+            limits["memory"] = _amount(limit)
+        max_memory = limit
+    else:
+        memory = get("memory")
+        memory = memory if truthy(memory) else ts.memory
+        if truthy(memory):
+            requests["memory"] = limits["memory"] = _amount(memory)
+            max_memory = memory
+    resources: dict[str, Any] = {}
+    if requests:  # Teraslice leaves an empty map here; we omit it
+        resources["requests"] = requests
+    if limits:
+        resources["limits"] = limits
     return resources, max_memory
 
 
-def _controller_resources(ex: Mapping[str, Any], config: SysConfig) -> tuple[dict[str, Any], Any]:
-    ts = config.teraslice
+def _controller_resources(ex: Mapping[str, Any], ts: TerasliceConfig) -> tuple[dict[str, Any], Any]:
     # Teraslice: `job || config || -1`; we fall back to the documented defaults instead of -1.
-    cpu: Any = DEFAULT_CPU_EXECUTION_CONTROLLER
-    for value in (ts.cpu_execution_controller, ex.get("cpu_execution_controller")):
-        cpu = value if truthy(value) else cpu
-    memory: Any = DEFAULT_MEMORY_EXECUTION_CONTROLLER
-    for value in (ts.memory_execution_controller, ex.get("memory_execution_controller")):
-        memory = value if truthy(value) else memory
-    amounts = {"cpu": js_number(cpu), "memory": js_number(memory)}
-    return {"requests": dict(amounts), "limits": dict(amounts)}, memory
+    cpu = ex.get("cpu_execution_controller")
+    if not truthy(cpu):
+        cpu = ts.cpu_execution_controller
+        cpu = cpu if truthy(cpu) else DEFAULT_CPU_EXECUTION_CONTROLLER
+    memory = ex.get("memory_execution_controller")
+    if not truthy(memory):
+        memory = ts.memory_execution_controller
+        memory = memory if truthy(memory) else DEFAULT_MEMORY_EXECUTION_CONTROLLER
+    amounts = {"cpu": _amount(cpu), "memory": _amount(memory)}
+    return {"requests": amounts, "limits": dict(amounts)}, memory
+
+
+# Shared by every pod (contexts are read-only; the manifest is parsed from their JSON text).
+_POD_IP_ENV: dict[str, Any] = {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
 
 
 def _env(
-    node_type: str, execution: Mapping[str, Any], config: SysConfig, cluster: _Cluster, max_memory: Any
+    node_type: str, execution: Mapping[str, Any], ts: TerasliceConfig, cluster: _Cluster, max_memory: Any
 ) -> tuple[dict[str, Any], ...]:
+    secrets = ts.kubernetes_env_secret_refs
+    job_env = execution.get("env_vars") or {}
+    if secrets and job_env:
+        # validate_job refuses these at submit; a stored job validated before the setting
+        # changed must still not override a Secret, so the render refuses it too.
+        taken = [Problem(f"env_vars.{name}", SECRET_ENV_TAKEN_MESSAGE) for name in job_env if name in secrets]
+        if taken:
+            raise ValidationError(taken, subject="job")
     env: list[dict[str, Any]] = [
         {"name": "NODE_TYPE", "value": node_type},
         {"name": "EX", "value": encode_execution(execution)},
-        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        _POD_IP_ENV,
     ]
-    secrets = config.teraslice.kubernetes_env_secret_refs
-    job_env = execution.get("env_vars") or {}
-    # validate_job refuses these at submit; a stored job validated before the setting changed
-    # must still not override a Secret, so the render refuses it too.
-    taken = [Problem(f"env_vars.{name}", SECRET_ENV_TAKEN_MESSAGE) for name in job_env if name in secrets]
-    if taken:
-        raise ValidationError(taken, subject="job")
     extra: dict[str, Any] = {}
     if truthy(max_memory) and max_memory > -1 and "NODE_OPTIONS" not in secrets:
         extra["NODE_OPTIONS"] = f"--max-old-space-size={max_old_space(max_memory)}"
-    extra.update(config.teraslice.env_vars)
+    extra.update(ts.env_vars)
     extra.update(job_env)
-    env.extend(
-        {"name": key, "value": value if isinstance(value, str) else json.dumps(value)}
-        for key, value in extra.items()
-        if key not in RESERVED_ENV_NAMES
-    )
+    for key, value in extra.items():
+        if key not in RESERVED_ENV_NAMES:
+            env.append({"name": key, "value": value if isinstance(value, str) else json.dumps(value)})
     env.extend(cluster.secret_env)
     return tuple(env)
 
@@ -269,21 +292,6 @@ def _secret_key_ref(ref: SecretKeyRef) -> dict[str, Any]:
     if ref.optional is not None:
         reference["optional"] = ref.optional
     return reference
-
-
-def _labels(execution: Mapping[str, Any], cluster: _Cluster, component: n.Component) -> dict[str, str]:
-    labels = {
-        n.NAME_LABEL: n.APP_NAME,
-        n.COMPONENT_LABEL: component,
-        n.EX_ID_LABEL: n.label_value(str(execution["ex_id"])),
-        n.JOB_ID_LABEL: n.label_value(str(execution["job_id"])),
-        n.JOB_NAME_LABEL: n.job_name_label(str(execution.get("name", ""))),
-        n.INSTANCE_LABEL: cluster.instance_label,
-    }
-    user = execution.get("labels")
-    if user and isinstance(user, Mapping):  # the cheap test first: most jobs have none
-        labels.update(n.job_labels({str(k): _label_text(k, v) for k, v in user.items()}))
-    return labels
 
 
 def _label_text(key: Any, value: Any) -> str:
@@ -373,23 +381,22 @@ def _scheduling(
 
 def _pod(
     execution: Mapping[str, Any],
-    config: SysConfig,
+    ts: TerasliceConfig,
     cluster: _Cluster,
     kind: ManifestKind,
     labels: dict[str, str],
 ) -> PodContext:
-    ts = config.teraslice
     controller = kind == "job"
-    pod_labels = dict(labels)
     stateful = truthy(execution.get("stateful"))
     priority = ts.kubernetes_priority_class_name if (controller or stateful) else None
-    if ts.kubernetes_priority_class_name and stateful:
-        pod_labels[n.STATEFUL_LABEL] = "true"
+    pod_labels = labels  # shared with the object's metadata: contexts are read-only
+    if stateful and ts.kubernetes_priority_class_name:
+        pod_labels = {**labels, n.STATEFUL_LABEL: "true"}
     if controller:
-        resources, max_memory = _controller_resources(execution, config)
-        ex_for_env = {**execution, "slicer_port": SLICER_PORT}
+        resources, max_memory = _controller_resources(execution, ts)
+        ex_for_env: Mapping[str, Any] = {**execution, "slicer_port": SLICER_PORT}
     else:
-        resources, max_memory = _worker_resources(execution, config)
+        resources, max_memory = _worker_resources(execution, ts)
         # orjson encodes dicts only; a dict is read, never changed, so it needs no copy
         ex_for_env = execution if type(execution) is dict else dict(execution)
     volumes, mounts = _volumes(execution, cluster)
@@ -400,7 +407,7 @@ def _pod(
         image=execution.get("kubernetes_image") or ts.kubernetes_image,
         ports=_ports(execution),
         volume_mounts=mounts,
-        env=_env(_COMPONENT[kind], ex_for_env, config, cluster, max_memory),
+        env=_env(_COMPONENT[kind], ex_for_env, ts, cluster, max_memory),
         resources=resources or None,
         volumes=volumes,
         termination_grace_period_seconds=cluster.termination_grace_period_seconds,
@@ -425,14 +432,19 @@ def build_context(
     ``allocateSlicer``); the Deployment's ``EX`` is the execution exactly as given (the
     master passes the record updated with ``slicer_hostname``/``slicer_port``).
     """
-    missing = [Problem(key, "is required") for key in ("ex_id", "job_id") if not execution.get(key)]
-    if missing:
+    ex_id, job_id = execution.get("ex_id"), execution.get("job_id")
+    if not (ex_id and job_id):
+        missing = [
+            Problem(key, "is required") for key, value in (("ex_id", ex_id), ("job_id", job_id)) if not value
+        ]
         raise ValidationError(missing, subject="execution")
     if kind != "job" and owner is None:
         raise ValueError(f"a {kind} needs the owner reference of the execution-controller Job")
-    names = n.resource_names(str(execution.get("name", "")), str(execution["job_id"]))
+    job_id = str(job_id)
+    names = n.resource_names(str(execution.get("name", "")), job_id)
     component = _COMPONENT[kind]
-    ex_id = n.label_value(str(execution["ex_id"]))
+    ex_id_label = n.label_value(str(ex_id))
+    job_id_label = n.label_value(job_id)
     owners = None
     if owner is not None:
         # Teraslice's reference: not the controller, no blocking; deleting the Job removes both.
@@ -445,23 +457,35 @@ def build_context(
             "uid": owner.uid,
         }
         owners = (reference,)
-    namespace = config.teraslice.kubernetes_namespace
+    ts = config.teraslice
+    namespace = ts.kubernetes_namespace
     if kind == "service":
         labels = {
             n.NAME_LABEL: n.APP_NAME,
             n.COMPONENT_LABEL: component,
-            n.EX_ID_LABEL: ex_id,
-            n.JOB_ID_LABEL: n.label_value(str(execution["job_id"])),
+            n.EX_ID_LABEL: ex_id_label,
+            n.JOB_ID_LABEL: job_id_label,
         }
-        selector = {n.COMPONENT_LABEL: component, n.EX_ID_LABEL: ex_id}
+        selector = {n.COMPONENT_LABEL: component, n.EX_ID_LABEL: ex_id_label}
         return RenderContext(kind, names.service, namespace, labels, owners, selector, None, None)
     cluster = _cluster(config)
-    labels = _labels(execution, cluster, component)
+    labels = {
+        n.NAME_LABEL: n.APP_NAME,
+        n.COMPONENT_LABEL: component,
+        n.EX_ID_LABEL: ex_id_label,
+        n.JOB_ID_LABEL: job_id_label,
+        n.JOB_NAME_LABEL: names.job_name_label,
+        n.INSTANCE_LABEL: cluster.instance_label,
+    }
+    user = execution.get("labels")
+    if user and isinstance(user, Mapping):  # the cheap test first: most jobs have none
+        texts = {str(k): v if type(v) is str else _label_text(k, v) for k, v in user.items()}
+        labels.update(n.job_labels(texts))
     if kind == "job":
-        relocatable = execution.get("relocatable")
-        labels[n.JOB_LABEL_PREFIX + "relocatable"] = "true" if relocatable else "false"
-    name = names.job if kind == "job" else names.deployment
-    selector = {n.NAME_LABEL: n.APP_NAME, n.COMPONENT_LABEL: component, n.EX_ID_LABEL: ex_id}
-    replicas = int(execution.get("workers", 1)) if kind == "deployment" else None
-    pod = _pod(execution, config, cluster, kind, labels)
+        labels[n.JOB_LABEL_PREFIX + "relocatable"] = "true" if execution.get("relocatable") else "false"
+        name, replicas = names.job, None
+    else:
+        name, replicas = names.deployment, int(execution.get("workers", 1))
+    selector = {n.NAME_LABEL: n.APP_NAME, n.COMPONENT_LABEL: component, n.EX_ID_LABEL: ex_id_label}
+    pod = _pod(execution, ts, cluster, kind, labels)
     return RenderContext(kind, name, namespace, labels, owners, selector, replicas, pod)
