@@ -83,15 +83,18 @@ class PodContext(NamedTuple):
 
 
 class RenderContext(NamedTuple):
-    """One manifest's values; ``pod`` is ``None`` for the Service (an immutable typed tuple)."""
+    """One manifest's values; ``pod`` is ``None`` for the Service (an immutable typed tuple).
 
-    kind: ManifestKind
+    The template variables come first and ``kind``/``pod`` last (``render`` zips the fields).
+    """
+
     name: str
     namespace: str
     labels: dict[str, str]
     owner_references: tuple[dict[str, Any], ...] | None
     selector: dict[str, str]
     replicas: int | None
+    kind: ManifestKind
     pod: PodContext | None
 
 
@@ -467,7 +470,7 @@ def build_context(
             n.JOB_ID_LABEL: job_id_label,
         }
         selector = {n.COMPONENT_LABEL: component, n.EX_ID_LABEL: ex_id_label}
-        return RenderContext(kind, names.service, namespace, labels, owners, selector, None, None)
+        return RenderContext(names.service, namespace, labels, owners, selector, None, kind, None)
     cluster = _cluster(config)
     labels = {
         n.NAME_LABEL: n.APP_NAME,
@@ -488,4 +491,4 @@ def build_context(
         name, replicas = names.deployment, int(execution.get("workers", 1))
     selector = {n.NAME_LABEL: n.APP_NAME, n.COMPONENT_LABEL: component, n.EX_ID_LABEL: ex_id_label}
     pod = _pod(execution, ts, cluster, kind, labels)
-    return RenderContext(kind, name, namespace, labels, owners, selector, replicas, pod)
+    return RenderContext(name, namespace, labels, owners, selector, replicas, kind, pod)

@@ -97,13 +97,13 @@ _ENV.globals.clear()
 
 # Template variables: the context's fields by name and the pod's fields as ``pod_<field>``
 # (flat names are resolved once per render; ``ctx.x`` would cost a Jinja getattr per use).
-_CTX_VARIABLES = RenderContext._fields[1:-1]  # without ``kind`` and ``pod``
+_CTX_VARIABLES = RenderContext._fields[: RenderContext._fields.index("kind")]  # kind, pod: last
 _POD_VARIABLES = tuple(f"pod_{name}" for name in PodContext._fields)
 
 
 def template_variables(ctx: RenderContext) -> dict[str, Any]:
     """The variables a template sees: ``name``, ``labels``, ... and ``pod_labels``, ``pod_env``, ..."""
-    variables: dict[str, Any] = dict(zip(_CTX_VARIABLES, ctx[1:-1], strict=True))
+    variables: dict[str, Any] = dict(zip(_CTX_VARIABLES, ctx, strict=False))  # stops before ``kind``
     pod: tuple[Any, ...] | None = ctx.pod
     if pod is not None:
         variables.update(zip(_POD_VARIABLES, pod, strict=True))

@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from teraslice_k8s.kubernetes import jsontext
 from teraslice_k8s.kubernetes import render as render_module
 from teraslice_k8s.kubernetes.context import build_context, encode_execution
 from teraslice_k8s.kubernetes.jsontext import js_json_bytes, parse, quote
@@ -237,3 +241,16 @@ def test_template_variables_are_the_context_fields() -> None:
         *(f for f in ctx._fields if f not in ("kind", "pod")),
         *(f"pod_{f}" for f in ctx.pod._fields),
     }
+
+
+@given(st.floats(), st.text(max_size=20))
+@settings(max_examples=2000, deadline=None)
+def test_ex_fast_path_never_skips_a_float_js_writes_differently(value: float, text: str) -> None:
+    # js_json_bytes skips the exact walk when orjson's text has no ".0", "+" or "e-6".
+    record = {"x": value, "items": [value, {"t": text}], "text": text}
+    assert js_json_bytes(record) == orjson.dumps(jsontext._js_value(record))
+
+
+@pytest.mark.parametrize("value", [1e-6, 9.999999999999999e-6, -5.5e-6, 1e16, 9.9e20, 123.0, -0.0])
+def test_ex_fast_path_boundaries(value: float) -> None:
+    assert js_json_bytes({"x": value}) == orjson.dumps({"x": jsontext._js_value(value)})
