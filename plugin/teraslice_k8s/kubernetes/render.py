@@ -128,8 +128,11 @@ def _template(name: str) -> Template:
 def _render(ctx: RenderContext, config: SysConfig) -> dict[str, Any]:
     name, api_version, kind = _TEMPLATES[ctx.kind]
     template = _template(name)
-    # Template.render() minus two dict copies: the variables are fresh and globals are empty.
-    text = "".join(template.root_render_func(template.new_context(template_variables(ctx), shared=True)))
+    # Template.render() minus its copies: the variables are fresh and the environment has no
+    # globals, so the Context takes them as they are (render() would copy the variables twice
+    # and list the template's globals ChainMap on every call).
+    context = _ENV.context_class(_ENV, template_variables(ctx), template.name, template.blocks)
+    text = "".join(template.root_render_func(context))
     try:
         manifest = parse(text)
     except ValueError as exc:

@@ -56,6 +56,7 @@ def test_environment_settings() -> None:
     assert env.undefined is jinja2.StrictUndefined
     assert env.autoescape is False
     assert set(env.filters) >= {"q"}
+    assert env.globals == {}  # _render builds the Context without globals
 
 
 def test_quote_filter_is_json() -> None:
