@@ -1,7 +1,7 @@
 """Everything a manifest template needs, computed up front: :func:`build_context`.
 
-Pure and deterministic: (execution record, cluster config, which manifest, owner) -> a
-frozen :class:`RenderContext`. Every Teraslice rule about *values* lives here (k8s-backend.md
+Pure and deterministic: (execution record, cluster config, which manifest, owner) -> an
+immutable :class:`RenderContext`. Every Teraslice rule about *values* lives here (k8s-backend.md
 §2.1 and §5): names and labels (via :mod:`.names`), image precedence, resources, env (``EX``,
 ``NODE_OPTIONS``, ``env_vars``, Secret references), volumes, targets, anti-affinity, ports,
 priority class, pull secret, owner reference. Templates only place these values.

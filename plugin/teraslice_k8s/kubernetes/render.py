@@ -7,7 +7,10 @@ shape (at most presence ``if``s); the text is parsed back as JSON (so no value c
 structure, and every string round-trips exactly) and checked: one object with the expected
 apiVersion, kind, name and namespace. ``pod_spec_override`` is merged last
 (:func:`.overrides.merge_pod_spec`) when the cluster enables overrides; a job carrying one
-on a cluster that does not is refused with Teraslice's message.
+on a cluster that does not is refused with Teraslice's message. Templates see the
+context's fields as flat variables (:func:`template_variables`: ``name``, ``labels``, ...,
+``pod_env``, ...); the pod partial is pasted into the Job and Deployment templates when they
+load (:class:`_PartialsLoader`), so each manifest is one compiled function.
 
 The Kubernetes backend calls exactly: :func:`render_controller_job`,
 :func:`render_controller_service`, :func:`render_worker_deployment`, plus the helpers
