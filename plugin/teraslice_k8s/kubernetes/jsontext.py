@@ -3,6 +3,8 @@
 - :func:`quote`: a value's JSON text; the render module's ONE template filter. Non-ASCII
   stays as UTF-8 characters (JSON allows it; nothing is lost, NEL included).
 - :func:`parse`: JSON text back to Python values (the render module's post-render parse).
+- :func:`js_pretty_json_bytes`: ``JSON.stringify(value, null, 4)`` (UTF-8), the master API's
+  response bodies (Express's ``json spaces: 4``).
 - :func:`js_json_bytes`: what JavaScript's ``JSON.stringify`` would produce (UTF-8), used
   for ``EX`` so controllers and workers receive the execution exactly as Teraslice encodes
   it: integral floats print without ``.0`` (``5`` not ``5.0``), large ones without an
@@ -134,3 +136,31 @@ def js_json_bytes(value: Any) -> bytes:
         # Lone surrogates (JSON.stringify escapes only them; ensure_ascii escapes every
         # non-ASCII character: the same JSON value).
         return json.dumps(_plain(value), separators=(",", ":")).encode("ascii")
+
+
+def js_pretty_json_bytes(value: Any) -> bytes:
+    """UTF-8 bytes of ``JSON.stringify(value, null, 4)`` for JSON-shaped values."""
+    option = orjson.OPT_INDENT_2
+    try:
+        data = orjson.dumps(value, option=option)
+        if _maybe_js_differs(data) and _needs_js_fix(value):
+            data = orjson.dumps(_js_value(value), option=option)
+    except orjson.JSONEncodeError:
+        return json.dumps(_plain(value), indent=4).encode("ascii")  # lone surrogates, see above
+    return _four_space_indent(data)
+
+
+def _four_space_indent(data: bytes) -> bytes:
+    """orjson's 2-space indentation as 4 spaces, without a Python step per line.
+
+    JSON text has no raw newline or NUL inside strings (both are escaped), so the spaces after
+    a newline are all indentation: from the deepest level up, each level's ``"\n" + 2k``
+    spaces become ``"\n" + k`` NULs (deeper lines, already converted, cannot match a
+    shallower pattern), then every NUL becomes 4 spaces.
+    """
+    depth = 0
+    while b"\n" + b"  " * (depth + 1) in data:
+        depth += 1
+    for level in range(depth, 0, -1):
+        data = data.replace(b"\n" + b"  " * level, b"\n" + b"\x00" * level)
+    return data.replace(b"\x00", b"    ")

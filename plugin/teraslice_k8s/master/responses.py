@@ -3,7 +3,6 @@ express-style trailing-slash routing."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -14,6 +13,8 @@ from typing import Any
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from teraslice_k8s.kubernetes.jsontext import js_pretty_json_bytes
+
 log = logging.getLogger(__name__)
 
 
@@ -21,11 +22,12 @@ class PrettyJSONResponse(JSONResponse):
     """JSON with 4-space indentation, as Teraslice's ``app.set('json spaces', 4)``."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, indent=4, ensure_ascii=False).encode("utf-8")
+        return render_json(content)
 
 
 def render_json(content: Any) -> bytes:
-    return json.dumps(content, indent=4, ensure_ascii=False).encode("utf-8")
+    """``JSON.stringify(content, null, 4)``: Express's pretty JSON, numbers as JavaScript prints them."""
+    return js_pretty_json_bytes(content)
 
 
 def json_bytes_response(body: bytes) -> Response:
