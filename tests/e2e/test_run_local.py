@@ -223,6 +223,7 @@ def test_local_backend_events_and_cluster_state(local: Local) -> None:
     state = local.backend.cluster_state()
     (node,) = state.values()
     assert node["state"] == "connected"
+    assert node["teraslice_version"] == "3.18.0"  # as a native Teraslice node reports it
     roles = sorted(item["assignment"] for item in node["active"] if item["ex_id"] == ex_id)
     assert roles in (["execution_controller", "worker", "worker"], ["execution_controller", "worker"], [])
     local.event(ex_id, EventKind.CONTROLLER_SUCCEEDED)

@@ -37,7 +37,7 @@ from typing import IO, Any
 
 import httpx
 
-from teraslice_k8s import __version__
+from teraslice_k8s import TERASLICE_COMPAT_VERSION
 from teraslice_k8s.backend.base import (
     BackendError,
     BackendEvent,
@@ -285,7 +285,8 @@ class LocalBackend:
                 "hostname": LOCAL_HOST,
                 "pid": os.getpid(),
                 "node_version": f"python{sys.version_info.major}.{sys.version_info.minor}",
-                "teraslice_version": __version__,
+                # A native Teraslice node reports its version without the "v" of GET /.
+                "teraslice_version": TERASLICE_COMPAT_VERSION.removeprefix("v"),
                 "total": os.cpu_count() or 1,
                 "state": "connected",
                 "available": max((os.cpu_count() or 1) - len(active), 0),
