@@ -42,15 +42,12 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from teraslice_k8s.kubernetes.errors import (
-    AlreadyExists,
-    Conflict,
-    Forbidden,
     Gone,
     Invalid,
     KubeError,
     NotFound,
     Transient,
-    Unauthorized,
+    error_for_status,
     truncate,
 )
 
@@ -84,9 +81,6 @@ RBAC_RULES: Final[tuple[dict[str, tuple[str, ...]], ...]] = (
     # authorizes a proxy request with the verb of its HTTP method: GET -> get, POST -> create.
     {"apiGroups": ("",), "resources": ("services/proxy",), "verbs": ("get", "create")},
 )
-
-#: HTTP statuses that are worth another attempt.
-_TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
 
 class Kind(StrEnum):
@@ -528,7 +522,15 @@ def map_error(error: Exception, verb: str, resource: str, name: str, namespace: 
     """
     target = f'{resource} "{name}"' if name else resource
     if isinstance(error, k8s_client.ApiException):
-        return _map_status(error, verb, resource, target, namespace)
+        return error_for_status(
+            int(error.status or 0),
+            error.body or error.reason,
+            error.headers,
+            where=f'{verb} {target} in namespace "{namespace}"',
+            verb=verb,
+            resource=resource,
+            namespace=namespace,
+        )
     if isinstance(error, urllib3.exceptions.TimeoutError | TimeoutError):
         return Transient(f'{verb} {target} in namespace "{namespace}": timed out ({truncate(str(error))})')
     if isinstance(error, urllib3.exceptions.HTTPError | ConnectionError | OSError):
@@ -542,74 +544,6 @@ def map_error(error: Exception, verb: str, resource: str, name: str, namespace: 
             f"sent: {truncate(str(error))}"
         )
     return KubeError(f'{verb} {target} in namespace "{namespace}": {truncate(repr(error))}')
-
-
-def _map_status(error: Any, verb: str, resource: str, target: str, namespace: str) -> KubeError:
-    status = int(error.status or 0)
-    payload = _status_payload(error.body)
-    detail = str(payload.get("message")) if payload else truncate(str(error.body or error.reason or ""))
-    where = f'{verb} {target} in namespace "{namespace}"'
-    if status == 401:
-        return Unauthorized(
-            f"unauthorized: the API server refused the master's credentials ({where})",
-            status=status,
-            payload=payload,
-        )
-    if status == 403:
-        return Forbidden(
-            f'forbidden: the master\'s ServiceAccount may not "{verb}" "{resource}" in namespace '
-            f'"{namespace}" — grant it in the Role',
-            status=status,
-            payload=payload,
-        )
-    if status == 404:
-        return NotFound(f"{where}: not found ({detail})", status=status, payload=payload)
-    if status == 409:
-        reason = str((payload or {}).get("reason") or "")
-        if reason == "AlreadyExists" or (verb == "create" and reason != "Conflict"):
-            return AlreadyExists(f"{where}: already exists ({detail})", status=status, payload=payload)
-        return Conflict(f"{where}: conflict ({detail})", status=status, payload=payload)
-    if status == 410:
-        return Gone(f"{where}: resource version expired ({detail})", status=status, payload=payload)
-    if status in (400, 422):
-        return Invalid(f"{where}: rejected as invalid ({detail})", status=status, payload=payload)
-    if status in _TRANSIENT_STATUSES or status >= 500:
-        return Transient(
-            f"{where}: HTTP {status} ({detail})",
-            status=status,
-            payload=payload,
-            retry_after=_retry_after(error.headers),
-        )
-    return KubeError(f"{where}: HTTP {status} ({detail})", status=status, payload=payload)
-
-
-def _status_payload(body: Any) -> dict[str, Any] | None:
-    """The body if it is a ``kind: Status`` object (message truncated), else ``None``."""
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
-    if not isinstance(body, str) or not body:
-        return None
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("kind") != "Status":
-        return None
-    kept = {k: data[k] for k in ("kind", "status", "reason", "code", "message", "details") if k in data}
-    kept["message"] = truncate(str(kept.get("message", "")))
-    return kept
-
-
-def _retry_after(headers: Any) -> float | None:
-    if not headers:
-        return None
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return float(str(value))
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
 
 
 def _raise_watch_error(status: Mapping[str, Any], ops: _Ops, namespace: str) -> NoReturn:

@@ -28,6 +28,7 @@ from teraslice_k8s.kubernetes.errors import (
     NotFound,
     Transient,
     Unauthorized,
+    error_for_status,
 )
 
 
@@ -267,3 +268,29 @@ def test_rbac_rules_are_exactly_the_call_table_verbs() -> None:
         for verb in ops.verbs
     }
     assert used == granted
+
+
+def test_error_for_status_needs_no_client_types() -> None:
+    # A bare status, a text body and a plain dict of headers are enough (what the proxy path has).
+    body = json.dumps({"kind": "Status", "reason": "TooManyRequests", "message": "slow down"})
+    error = error_for_status(
+        429,
+        body.encode(),
+        {"Retry-After": "3"},
+        where="get pods",
+        verb="get",
+        resource="pods",
+        namespace="ns",
+    )
+    assert isinstance(error, Transient)
+    assert (error.message, error.retry_after, error.reason) == (
+        "get pods: HTTP 429 (slow down)",
+        3.0,
+        "TooManyRequests",
+    )
+    plain = error_for_status(
+        418, "teapot", None, where="get pods", verb="get", resource="pods", namespace="ns"
+    )
+    assert (
+        type(plain) is KubeError and plain.message == "get pods: HTTP 418 (teapot)" and plain.payload is None
+    )
