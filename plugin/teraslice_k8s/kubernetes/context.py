@@ -204,44 +204,47 @@ def _amount(value: Any) -> Any:
 
 
 def _worker_resources(ex: Mapping[str, Any], ts: TerasliceConfig) -> tuple[dict[str, Any], Any]:
-    # New method (resources_requests_*/resources_limits_*) first; else the old cpu/memory,
-    # from the job or the cluster, as both request and limit (Teraslice's precedence).
-    get = ex.get
     requests: dict[str, Any] = {}
     limits: dict[str, Any] = {}
-    request, limit = get("resources_requests_cpu"), get("resources_limits_cpu")
-    request_set, limit_set = truthy(request), truthy(limit)
-    if request_set or limit_set:
-        if request_set:
-            requests["cpu"] = _amount(request)
-        if limit_set:
-            limits["cpu"] = _amount(limit)
-    else:
-        cpu = get("cpu")
-        cpu = cpu if truthy(cpu) else ts.cpu
-        if truthy(cpu):
-            requests["cpu"] = limits["cpu"] = _amount(cpu)
-    max_memory: Any = None
-    request, limit = get("resources_requests_memory"), get("resources_limits_memory")
-    request_set, limit_set = truthy(request), truthy(limit)
-    if request_set or limit_set:
-        if request_set:
-            requests["memory"] = _amount(request)
-        if limit_set:
-            limits["memory"] = _amount(limit)
-        max_memory = limit
-    else:
-        memory = get("memory")
-        memory = memory if truthy(memory) else ts.memory
-        if truthy(memory):
-            requests["memory"] = limits["memory"] = _amount(memory)
-            max_memory = memory
+    _worker_resource(ex, "cpu", ts.cpu, requests, limits)
+    max_memory = _worker_resource(ex, "memory", ts.memory, requests, limits)
     resources: dict[str, Any] = {}
     if requests:  # Teraslice leaves an empty map here; we omit it
         resources["requests"] = requests
     if limits:
         resources["limits"] = limits
     return resources, max_memory
+
+
+_NEW_METHOD_KEYS: dict[str, tuple[str, str]] = {
+    name: (f"resources_requests_{name}", f"resources_limits_{name}") for name in ("cpu", "memory")
+}
+
+
+def _worker_resource(
+    ex: Mapping[str, Any], name: str, cluster_value: Any, requests: dict[str, Any], limits: dict[str, Any]
+) -> Any:
+    """Set ``requests[name]``/``limits[name]`` by Teraslice's precedence; the limit in effect.
+
+    The new method (``resources_requests_<name>``/``resources_limits_<name>``) wins; else the
+    old ``<name>`` of the job, else of the cluster, as both request and limit. The returned
+    limit (``None`` when unset) is what ``NODE_OPTIONS`` is derived from for memory.
+    """
+    request_key, limit_key = _NEW_METHOD_KEYS[name]
+    request, limit = ex.get(request_key), ex.get(limit_key)
+    request_set, limit_set = truthy(request), truthy(limit)
+    if request_set or limit_set:
+        if request_set:
+            requests[name] = _amount(request)
+        if limit_set:
+            limits[name] = _amount(limit)
+        return limit
+    value = ex.get(name)
+    value = value if truthy(value) else cluster_value
+    if not truthy(value):
+        return None
+    requests[name] = limits[name] = _amount(value)
+    return value
 
 
 def _controller_resources(ex: Mapping[str, Any], ts: TerasliceConfig) -> tuple[dict[str, Any], Any]:
