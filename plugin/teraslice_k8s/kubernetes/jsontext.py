@@ -154,8 +154,8 @@ def _four_space_indent(data: bytes) -> bytes:
     """orjson's 2-space indentation as 4 spaces, without a Python step per line.
 
     JSON text has no raw newline or NUL inside strings (both are escaped), so the spaces after
-    a newline are all indentation: from the deepest level up, each level's ``"\n" + 2k``
-    spaces become ``"\n" + k`` NULs (deeper lines, already converted, cannot match a
+    a newline are all indentation: from the deepest level up, each level's newline plus 2k
+    spaces becomes a newline plus k NULs (deeper lines, already converted, cannot match a
     shallower pattern), then every NUL becomes 4 spaces.
     """
     depth = 0
