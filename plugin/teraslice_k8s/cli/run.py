@@ -124,14 +124,13 @@ class _Runner:
         from teraslice_k8s.backend.local import LocalBackend
         from teraslice_k8s.master import records
         from teraslice_k8s.master.allocator import Allocator
-        from teraslice_k8s.runtime.durations import duration_ms
         from teraslice_k8s.store.factory import open_store
 
         store = open_store(self.config)
         job = store.create_job({**self.spec, "job_id": str(uuid.uuid4())})
         ex = store.create_execution(records.new_execution(job["job_id"], self.spec, self.validated))
         self.ex_id = str(ex["ex_id"])
-        shutdown_timeout = duration_ms(self.config.teraslice.shutdown_timeout) / 1000
+        shutdown_timeout = self.config.teraslice.shutdown_timeout / 1000  # ms, parsed by the model
         backend = LocalBackend(
             config_path=self.config_path,
             log_dir=self.data_dir / "logs",

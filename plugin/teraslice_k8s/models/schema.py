@@ -33,6 +33,7 @@ _DURATION_UNITS_MS = {
     "min": 60_000,
     "minute": 60_000,
     "h": 3_600_000,
+    "hr": 3_600_000,
     "hour": 3_600_000,
     "d": 86_400_000,
     "day": 86_400_000,
@@ -44,7 +45,14 @@ _DURATION_MESSAGE = 'must be a duration: milliseconds or a string like "1 minute
 
 
 def parse_duration(value: Any) -> int:
-    """Return ``value`` as integer milliseconds or raise ``ValueError`` with the rule."""
+    """Return ``value`` as integer milliseconds or raise ``ValueError`` with the rule.
+
+    The one duration parser (job and config fields, operation options, connector timeouts):
+    a non-negative number of milliseconds (floats rounded), or ``"<n> <unit>"`` with units
+    ms, s/sec/second, m/min/minute, h/hr/hour, d/day, w/week, each also plural
+    (``"30s"``, ``"5 minutes"``, ``"1.5 h"``). The error is a ``PydanticCustomError`` (a
+    ``ValueError``), so pydantic validators report it under the field's path.
+    """
     if isinstance(value, bool):
         raise PydanticCustomError("duration", _DURATION_MESSAGE)
     if isinstance(value, int):

@@ -7,5 +7,6 @@
   :mod:`.protocol` (worker messages), :mod:`.slices` (slices and state records);
 - :mod:`.worker`: runs the operation pipeline per slice (:mod:`.pipeline`);
 - :mod:`.operations`: the operation API, the entry-point registry, validation, built-ins;
-- :mod:`.settings`, :mod:`.metrics`, :mod:`.logs`, :mod:`.durations`, :mod:`.connectors`.
+- :mod:`.settings`, :mod:`.metrics`, :mod:`.logs`, :mod:`.connectors` (durations are parsed by
+  :func:`teraslice_k8s.models.schema.parse_duration`).
 """

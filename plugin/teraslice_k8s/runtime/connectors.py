@@ -16,7 +16,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from teraslice_k8s.models.config import ELASTICSEARCH_CONNECTOR_TYPES
-from teraslice_k8s.runtime.durations import duration_ms
+from teraslice_k8s.models.schema import parse_duration
 from teraslice_k8s.store.es_client import make_client
 
 ES_CONNECTOR_TYPES = ELASTICSEARCH_CONNECTOR_TYPES
@@ -33,6 +33,6 @@ def elasticsearch_client(config: Mapping[str, Any]) -> Elasticsearch:
         username=config.get("username") or (auth or {}).get("username"),
         password=config.get("password") or (auth or {}).get("password"),
         ca_certificate="\n".join(ca) if isinstance(ca, list) else ca,
-        request_timeout=duration_ms(config.get("requestTimeout", 120_000)) / 1000,
+        request_timeout=parse_duration(config.get("requestTimeout", 120_000)) / 1000,
         max_retries=int(config.get("maxRetries", 3)),
     )

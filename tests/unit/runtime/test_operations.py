@@ -7,7 +7,7 @@ import random
 import pytest
 
 from teraslice_k8s.errors import Problem
-from teraslice_k8s.runtime.durations import duration_ms
+from teraslice_k8s.models.schema import parse_duration
 from teraslice_k8s.runtime.operations import validate_operations
 from teraslice_k8s.runtime.operations.base import OpContext
 from teraslice_k8s.runtime.operations.data_generator import (
@@ -114,11 +114,13 @@ async def test_stdout_prints_limit_records_and_passes_everything(capsys: pytest.
 
 
 def test_duration_parsing() -> None:
-    assert duration_ms(250) == 250
-    assert duration_ms("5 minutes") == 300_000
-    assert duration_ms("30s") == 30_000
-    with pytest.raises(ValueError, match="invalid duration"):
-        duration_ms("soon")
+    # Operations use the job fields' duration parser (and its message).
+    assert parse_duration(250) == 250
+    assert parse_duration("5 minutes") == 300_000
+    assert parse_duration("30s") == 30_000
+    assert parse_duration("2 hrs") == parse_duration("2h") == 7_200_000
+    with pytest.raises(ValueError, match='must be a duration: milliseconds or a string like "1 minute"'):
+        parse_duration("soon")
 
 
 @pytest.mark.parametrize(
@@ -147,7 +149,7 @@ def test_duration_parsing() -> None:
         (
             [{"_op": "data_generator"}, {"_op": "delay", "ms": "soon"}],
             [],
-            [Problem("operations[1].ms", "invalid duration 'soon' (ms or '<n> <unit>')")],
+            [Problem("operations[1].ms", 'must be a duration: milliseconds or a string like "1 minute"')],
         ),
         (
             [{"_op": "data_generator"}, {"_op": "elasticsearch_bulk", "_api_name": "missing"}],

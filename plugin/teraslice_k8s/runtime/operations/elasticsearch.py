@@ -29,8 +29,8 @@ from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.helpers import scan
 from pydantic import Field, field_validator
 
+from teraslice_k8s.models.schema import parse_duration
 from teraslice_k8s.runtime.connectors import ES_CONNECTOR_TYPES, elasticsearch_client
-from teraslice_k8s.runtime.durations import duration_ms
 from teraslice_k8s.runtime.operations.base import (
     Batch,
     OpContext,
@@ -73,13 +73,13 @@ class ElasticsearchReaderOptions(OpOptions):
     @classmethod
     def _interval(cls, value: str) -> str:
         if value != "auto":
-            duration_ms(value)
+            parse_duration(value)
         return value
 
     @field_validator("delay")
     @classmethod
     def _delay(cls, value: str | int) -> str | int:
-        duration_ms(value)
+        parse_duration(value)
         return value
 
 
@@ -132,7 +132,7 @@ class DateSlicer(Slicer):
             start = _parse_date(opts.start) if opts.start else datetime.now(UTC)
             self.cursor, self.limit = start, None
             self.step = timedelta(
-                milliseconds=duration_ms(opts.interval if opts.interval != "auto" else "1m")
+                milliseconds=parse_duration(opts.interval if opts.interval != "auto" else "1m")
             )
         else:
             bounds = await asyncio.to_thread(self.reader.date_bounds)
@@ -147,7 +147,7 @@ class DateSlicer(Slicer):
                 total = await asyncio.to_thread(self.reader.count, first, last)
                 self.step = max(span if total <= opts.size else (last - first) * opts.size / total, self.unit)
             else:
-                self.step = timedelta(milliseconds=duration_ms(opts.interval))
+                self.step = timedelta(milliseconds=parse_duration(opts.interval))
         for item in recovery:
             if int(item.get("slicer_id", -1)) != self.slicer_id:
                 continue
@@ -163,7 +163,7 @@ class DateSlicer(Slicer):
             if self.cursor is None:
                 return None
             if self.persistent:
-                horizon = datetime.now(UTC) - timedelta(milliseconds=duration_ms(opts.delay))
+                horizon = datetime.now(UTC) - timedelta(milliseconds=parse_duration(opts.delay))
                 if self.cursor + self.step > horizon:
                     return None
                 end = self.cursor + self.step

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from teraslice_k8s.runtime.durations import duration_ms
+from teraslice_k8s.models.schema import parse_duration
 from teraslice_k8s.runtime.operations.base import Batch, OpOptions, Processor, SliceRequest
 
 
@@ -26,7 +26,7 @@ class DelayOptions(OpOptions):
     @field_validator("ms", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> int:
-        return duration_ms(value)
+        return parse_duration(value)
 
 
 class Delay(Processor):
