@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from elastic_transport import HttpHeaders, Urllib3HttpNode
@@ -19,6 +19,10 @@ from elastic_transport._models import DEFAULT, DefaultType
 from elastic_transport._node import NodeApiResponse
 from elasticsearch import Elasticsearch
 
+from teraslice_k8s.errors import Problem, ValidationError
+from teraslice_k8s.models.schema import parse_duration
+
+DEFAULT_NODE = "http://127.0.0.1:9200"
 _COMPAT_FROM = re.compile(r"compatible-with=\d+")
 
 
@@ -69,3 +73,52 @@ def make_client(
         retry_on_timeout=True,
         **options,
     )
+
+
+def connector_client(path: str, connector: Mapping[str, Any]) -> Elasticsearch:
+    """A client for one terafoundation Elasticsearch connector's settings.
+
+    Keys (terafoundation's names): ``node`` (or ``host``; a URL or a list, default
+    ``http://127.0.0.1:9200``), ``username``/``password`` or ``auth: {username, password}``
+    (explicit ``username``/``password`` win), ``caCertificate`` (PEM, string or list),
+    ``requestTimeout`` (duration, default 2 minutes), ``maxRetries`` (default 3). A bad value
+    raises :class:`ValidationError` naming ``<path>.<key>``; nothing is connected yet.
+    """
+    return make_client(**connector_options(path, connector))
+
+
+def connector_options(path: str, connector: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`make_client`'s arguments for ``connector`` (see :func:`connector_client`)."""
+
+    def invalid(key: str, message: str) -> ValidationError:
+        return ValidationError([Problem(f"{path}.{key}", message)], subject="config")
+
+    node_key = "node" if connector.get("node") is not None else "host"
+    nodes = connector.get(node_key) or DEFAULT_NODE
+    if not (isinstance(nodes, str) or (isinstance(nodes, list) and all(isinstance(n, str) for n in nodes))):
+        raise invalid(node_key, "must be a URL or a list of URLs")
+    options: dict[str, Any] = {"nodes": nodes}
+    auth = connector.get("auth")
+    if auth is not None:
+        if not isinstance(auth, Mapping) or not {"username", "password"} <= auth.keys():
+            raise invalid("auth", "must be a mapping with username and password")
+        options["username"], options["password"] = auth["username"], auth["password"]
+    if connector.get("username") is not None or connector.get("password") is not None:
+        options["username"], options["password"] = connector.get("username"), connector.get("password")
+    ca = connector.get("caCertificate")
+    if ca is not None:
+        if isinstance(ca, list) and all(isinstance(c, str) for c in ca):
+            ca = "\n".join(ca)
+        if not isinstance(ca, str):
+            raise invalid("caCertificate", "must be a PEM string or a list of PEM strings")
+        options["ca_certificate"] = ca
+    if "requestTimeout" in connector:
+        try:
+            options["request_timeout"] = parse_duration(connector["requestTimeout"]) / 1000
+        except ValueError as error:
+            raise invalid("requestTimeout", str(error)) from None
+    retries = connector.get("maxRetries", 3)
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise invalid("maxRetries", "must be a non-negative integer")
+    options["max_retries"] = retries
+    return options

@@ -122,3 +122,36 @@ def test_bad_elasticsearch_connection_is_reported(connectors: dict[str, Any], pr
     with pytest.raises(ValidationError) as caught:
         open_store(config({"type": "elasticsearch"}, connectors))
     assert caught.value.problems == (problem,)
+
+
+def test_operations_and_the_store_read_connectors_by_the_same_rules() -> None:
+    from teraslice_k8s.runtime.connectors import elasticsearch_client
+    from teraslice_k8s.store.es_client import connector_options
+
+    options = connector_options(
+        "c",
+        {
+            "host": "es:9200",
+            "auth": {"username": "a", "password": "b"},
+            "username": "u",
+            "password": "p",
+            "caCertificate": ["-----A-----", "-----B-----"],
+            "requestTimeout": "1 minute",
+        },
+    )
+    assert options == {
+        "nodes": "es:9200",
+        "username": "u",  # explicit username/password win over auth
+        "password": "p",
+        "ca_certificate": "-----A-----\n-----B-----",
+        "request_timeout": 60.0,
+        "max_retries": 3,
+    }
+    with pytest.raises(ValidationError) as info:
+        elasticsearch_client({"node": ["http://es:9200"], "auth": "a:b"}, "terafoundation.connectors.*.x")
+    assert info.value.lines == [
+        "terafoundation.connectors.*.x.auth: must be a mapping with username and password"
+    ]
+    with pytest.raises(ValidationError) as info:
+        connector_options("c", {"node": 9200})
+    assert info.value.lines == ["c.node: must be a URL or a list of URLs"]

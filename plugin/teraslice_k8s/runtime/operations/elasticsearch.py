@@ -100,7 +100,7 @@ class _ConnectorClient(Operation):
     def es(self) -> Elasticsearch:
         if self._es is None:
             config = self.context.connection_config(ES_CONNECTOR_TYPES, self.options.connection)
-            self._es = elasticsearch_client(config)
+            self._es = elasticsearch_client(config, f"terafoundation.connectors.*.{self.options.connection}")
         return self._es
 
     async def shutdown(self) -> None:
