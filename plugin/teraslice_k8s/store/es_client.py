@@ -80,7 +80,7 @@ def connector_client(path: str, connector: Mapping[str, Any]) -> Elasticsearch:
 
     Keys (terafoundation's names): ``node`` (or ``host``; a URL or a list, default
     ``http://127.0.0.1:9200``), ``username``/``password`` or ``auth: {username, password}``
-    (explicit ``username``/``password`` win), ``caCertificate`` (PEM, string or list),
+    (each set key wins over ``auth``'s; empty means unset), ``caCertificate`` (PEM, string or list),
     ``requestTimeout`` (duration, default 2 minutes), ``maxRetries`` (default 3). A bad value
     raises :class:`ValidationError` naming ``<path>.<key>``; nothing is connected yet.
     """
@@ -93,18 +93,19 @@ def connector_options(path: str, connector: Mapping[str, Any]) -> dict[str, Any]
     def invalid(key: str, message: str) -> ValidationError:
         return ValidationError([Problem(f"{path}.{key}", message)], subject="config")
 
-    node_key = "node" if connector.get("node") is not None else "host"
+    node_key = "node" if connector.get("node") else "host"  # an empty node falls back too
     nodes = connector.get(node_key) or DEFAULT_NODE
     if not (isinstance(nodes, str) or (isinstance(nodes, list) and all(isinstance(n, str) for n in nodes))):
         raise invalid(node_key, "must be a URL or a list of URLs")
     options: dict[str, Any] = {"nodes": nodes}
     auth = connector.get("auth")
-    if auth is not None:
-        if not isinstance(auth, Mapping) or not {"username", "password"} <= auth.keys():
-            raise invalid("auth", "must be a mapping with username and password")
-        options["username"], options["password"] = auth["username"], auth["password"]
-    if connector.get("username") is not None or connector.get("password") is not None:
-        options["username"], options["password"] = connector.get("username"), connector.get("password")
+    if auth is not None and (not isinstance(auth, Mapping) or not {"username", "password"} <= auth.keys()):
+        raise invalid("auth", "must be a mapping with username and password")
+    # Each of username/password: the connector's own key when set, else the auth mapping's.
+    for key in ("username", "password"):
+        value = connector.get(key) or (auth or {}).get(key)
+        if value:
+            options[key] = value
     ca = connector.get("caCertificate")
     if ca is not None:
         if isinstance(ca, list) and all(isinstance(c, str) for c in ca):

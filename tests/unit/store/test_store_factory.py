@@ -155,3 +155,25 @@ def test_operations_and_the_store_read_connectors_by_the_same_rules() -> None:
     with pytest.raises(ValidationError) as info:
         connector_options("c", {"node": 9200})
     assert info.value.lines == ["c.node: must be a URL or a list of URLs"]
+
+
+@pytest.mark.parametrize(
+    ("connector", "expected"),
+    [
+        # each of username/password falls back to auth's on its own; empty means unset
+        ({"username": "u", "auth": {"username": "x", "password": "p"}}, {"username": "u", "password": "p"}),
+        ({"password": "pw", "auth": {"username": "x", "password": "p"}}, {"username": "x", "password": "pw"}),
+        ({"username": "", "password": ""}, {}),
+        # an empty node falls back to host, then to the default
+        ({"node": [], "host": ["es:9200"]}, {"nodes": ["es:9200"]}),
+        ({"node": ""}, {"nodes": "http://127.0.0.1:9200"}),
+    ],
+)
+def test_connector_settings_fall_back_key_by_key(connector: dict[str, Any], expected: dict[str, Any]) -> None:
+    from teraslice_k8s.store.es_client import connector_options
+
+    options = connector_options("c", connector)
+    assert {k: options[k] for k in ("nodes", "username", "password") if k in options} == {
+        "nodes": expected.pop("nodes", "http://127.0.0.1:9200"),
+        **expected,
+    }

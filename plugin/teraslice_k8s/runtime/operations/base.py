@@ -66,13 +66,14 @@ class OpContext:
         apis: Sequence[Mapping[str, Any]] = self.execution.get("apis", []) or []
         return apis
 
-    def connection_config(self, kinds: Sequence[str], name: str) -> Mapping[str, Any]:
-        """The terafoundation connector ``name`` of the first of ``kinds`` that has it."""
+    def connection_config(self, kinds: Sequence[str], name: str) -> tuple[str, Mapping[str, Any]]:
+        """The terafoundation connector ``name`` of the first of ``kinds`` that has it, with its
+        config path (``terafoundation.connectors.<kind>.<name>``, for error messages)."""
         for kind in kinds:
             conns = self.connectors.get(kind) or {}
             if name in conns:
                 found: Mapping[str, Any] = conns[name]
-                return found
+                return f"terafoundation.connectors.{kind}.{name}", found
         raise LookupError(f'no terafoundation connector "{name}" of type {" or ".join(kinds)}')
 
 

@@ -99,8 +99,8 @@ class _ConnectorClient(Operation):
     @property
     def es(self) -> Elasticsearch:
         if self._es is None:
-            config = self.context.connection_config(ES_CONNECTOR_TYPES, self.options.connection)
-            self._es = elasticsearch_client(config, f"terafoundation.connectors.*.{self.options.connection}")
+            path, config = self.context.connection_config(ES_CONNECTOR_TYPES, self.options.connection)
+            self._es = elasticsearch_client(config, path)
         return self._es
 
     async def shutdown(self) -> None:
