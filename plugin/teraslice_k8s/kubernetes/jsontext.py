@@ -12,14 +12,18 @@
   lone surrogates escaped.
 
 orjson is 5-15x faster than the standard library here, which is what lets a master render
-thousands of executions per second; values orjson refuses (integers beyond 64 bits, lone
-surrogates) fall back to :mod:`json` with the same output rules.
+thousands of executions per second. Values orjson refuses go through a slower walk that keeps
+the same rules: integers beyond 64 bits print exactly (JavaScript cannot hold them at all;
+this loses nothing), strings with lone surrogates escape only those, non-string keys become
+strings; only what even that cannot encode (nesting deeper than orjson's 254 levels, a lone
+surrogate in a key) falls back to :mod:`json` with every non-ASCII character escaped.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -64,7 +68,10 @@ def js_number(value: int | float) -> int | float | None:
         if not math.isfinite(value):
             return None
         if value.is_integer() and abs(value) < 1e21:
-            return int(value)
+            # Below 2**53 every integer is exact. Above, JavaScript prints the shortest digits
+            # that round-trip, padded with zeros (1.7982254339115437e+20 -> 179822543391154370000),
+            # not the float's exact binary value (179822543391154372608).
+            return int(value) if abs(value) < 2**53 else int(Decimal(repr(value)))
     return value
 
 
@@ -100,7 +107,13 @@ def _needs_js_fix(value: Any) -> bool:
     return False
 
 
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _js_value(value: Any) -> Any:
+    """``value`` with every part orjson would write unlike ``JSON.stringify`` (or refuse) as
+    an :class:`orjson.Fragment` of the right text."""
     if isinstance(value, float) and _differs_from_js(value):
         if 1e-6 <= abs(value) < 1e-5:  # JS: plain decimal notation
             return orjson.Fragment(format(Decimal(repr(value)), "f").encode("ascii"))
@@ -112,7 +125,25 @@ def _js_value(value: Any) -> Any:
         return {key: _js_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_js_value(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT64_MIN <= value <= _UINT64_MAX:
+        return orjson.Fragment(str(value).encode("ascii"))
+    if isinstance(value, str) and _LONE_SURROGATE.search(value):
+        # JSON.stringify escapes lone surrogates and nothing else beyond JSON's required set.
+        literal = json.dumps(value, ensure_ascii=False)
+        literal = _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", literal)
+        return orjson.Fragment(literal.encode("utf-8"))
     return value
+
+
+def _js_fallback(value: Any, option: int) -> bytes:
+    """The bytes of ``value`` when orjson refused it as it was (see the module docstring)."""
+    try:
+        return orjson.dumps(_js_value(value), option=option | orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        # indent 2 like orjson's OPT_INDENT_2: js_pretty_json_bytes re-indents either result.
+        indent = 2 if option & orjson.OPT_INDENT_2 else None
+        text = json.dumps(_plain(value), indent=indent, separators=None if indent else (",", ":"))
+        return text.encode("ascii")
 
 
 def _plain(value: Any) -> Any:
@@ -133,9 +164,7 @@ def js_json_bytes(value: Any) -> bytes:
             data = orjson.dumps(_js_value(value))
         return data
     except orjson.JSONEncodeError:
-        # Lone surrogates (JSON.stringify escapes only them; ensure_ascii escapes every
-        # non-ASCII character: the same JSON value).
-        return json.dumps(_plain(value), separators=(",", ":")).encode("ascii")
+        return _js_fallback(value, 0)
 
 
 def js_pretty_json_bytes(value: Any) -> bytes:
@@ -146,7 +175,7 @@ def js_pretty_json_bytes(value: Any) -> bytes:
         if _maybe_js_differs(data) and _needs_js_fix(value):
             data = orjson.dumps(_js_value(value), option=option)
     except orjson.JSONEncodeError:
-        return json.dumps(_plain(value), indent=4).encode("ascii")  # lone surrogates, see above
+        data = _js_fallback(value, option)
     return _four_space_indent(data)
 
 

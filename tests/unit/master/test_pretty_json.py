@@ -49,6 +49,22 @@ def test_numbers_as_javascript_prints_them(value: Any, text: bytes) -> None:
     assert render_json(value) == text
 
 
-def test_values_orjson_refuses_fall_back_to_the_same_json_value() -> None:
-    body = {"lone": "\ud800", "big": 2**70, "é": "ü"}
-    assert json.loads(render_json(body)) == body
+def test_values_orjson_refuses_keep_the_javascript_rules() -> None:
+    # Beyond-64-bit integers print exactly, only lone surrogates are escaped, UTF-8 stays.
+    body = {"lone": "\ud800é", "big": 2**70, "rate": 0.00001, "t": 1.5e-7, "é": [2.0**60]}
+    assert (
+        render_json(body)
+        == (
+            '{\n    "lone": "\\ud800é",\n    "big": 1180591620717411303424,\n    "rate": 0.00001,\n'
+            '    "t": 1.5e-7,\n    "é": [\n        1152921504606847000\n    ]\n}'
+        ).encode()
+    )
+    assert json.loads(render_json(body)) == {**body, "é": [1152921504606847000]}
+
+
+def test_nesting_deeper_than_orjson_allows_still_renders() -> None:
+    deep: list[Any] = []
+    for _ in range(300):
+        deep = [deep]
+    text = render_json({"deep": deep})
+    assert text.startswith(b'{\n    "deep": [\n        [\n') and json.loads(text) == {"deep": deep}
