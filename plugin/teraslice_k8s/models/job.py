@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from teraslice_k8s.errors import Problem, ValidationError, join_path
 from teraslice_k8s.models.config import EnvName, SysConfig
+from teraslice_k8s.models.pod_override import override_problems
 from teraslice_k8s.models.schema import (
     Duration,
     Number,
@@ -298,16 +299,7 @@ def _cross_field_problems(job: Mapping[str, Any], config: SysConfig) -> list[Pro
     if isinstance(override, Mapping) and override and not config.teraslice.kubernetes_overrides_enabled:
         problems.append(Problem("pod_spec_override", OVERRIDES_DISABLED_MESSAGE))
     elif isinstance(override, Mapping):
-        for key in ("containers", "initContainers", "volumes"):
-            items = override.get(key)
-            if not isinstance(items, list):
-                continue
-            for index, item in enumerate(items):
-                if not (isinstance(item, Mapping) and isinstance(item.get("name"), str) and item["name"]):
-                    path = join_path(join_path("pod_spec_override", key), index)
-                    problems.append(
-                        Problem(path, "must be an object with a name (these lists merge by name)")
-                    )
+        problems.extend(override_problems(override))
     env_vars = job.get("env_vars")
     if isinstance(env_vars, Mapping):
         secrets = config.teraslice.kubernetes_env_secret_refs

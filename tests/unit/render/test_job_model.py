@@ -207,9 +207,15 @@ def test_each_job_rule_has_its_message(fields: dict[str, Any], message: str) -> 
 
 
 def test_override_items_of_named_lists_need_names() -> None:
-    raw = job(pod_spec_override={"containers": [{"image": "x"}], "volumes": [{"name": "v", "emptyDir": {}}]})
+    raw = job(
+        pod_spec_override={
+            "containers": [{"image": "x"}, {"image": "y"}],
+            "volumes": [{"name": "v", "emptyDir": {}}],
+        }
+    )
     assert problems(raw, K8S_OVERRIDES) == [
-        "pod_spec_override.containers[0]: must be an object with a name (these lists merge by name)"
+        "pod_spec_override.containers[1]: must be an object with a name (these lists merge by name; only "
+        'containers[0] may omit it, to address the main container, or name it "teraslice")'
     ]
     assert validate_job(job(pod_spec_override={"initContainers": []}), K8S_OVERRIDES).config[
         "pod_spec_override"

@@ -70,9 +70,24 @@ BASE: dict[str, Any] = {
             {"containers": [{"name": "sidecar", "image": "busybox"}]},
             {"containers": [BASE["containers"][0], {"name": "sidecar", "image": "busybox"}]},
         ),
+        # the main container is containers[0] without a name, or "teraslice" anywhere
         (
-            {"volumes": [{"name": "config", "configMap": {"name": "other"}}]},
-            {"volumes": [{"name": "config", "configMap": {"name": "other"}}]},
+            {"containers": [{"resources": {"limits": {"cpu": "2"}}}]},
+            {"containers": [{**BASE["containers"][0], "resources": {"limits": {"cpu": "2"}}}]},
+        ),
+        (
+            {
+                "containers": [
+                    {"name": "sidecar", "image": "busybox"},
+                    {"name": "teraslice", "image": "mine:1"},
+                ]
+            },
+            {
+                "containers": [
+                    {**BASE["containers"][0], "image": "mine:1"},
+                    {"name": "sidecar", "image": "busybox"},
+                ]
+            },
         ),
         # lists of unnamed items are replaced
         ({"tolerations": [{"operator": "Exists"}]}, {"tolerations": [{"operator": "Exists"}]}),
@@ -105,8 +120,36 @@ NAMES_HINT = "give every item a name (these lists merge by name)"
     ("override", "message"),
     [
         (
-            {"containers": [{"image": "evil"}]},
+            {"containers": [{"name": "sidecar", "image": "evil"}, {"image": "evil"}]},
             "pod_spec_override.containers: must not remove ts-wkr-x; " + NAMES_HINT,
+        ),
+        (
+            {"containers": None},
+            "pod_spec_override.containers: must not remove ts-wkr-x; " + NAMES_HINT,
+        ),
+        # the render-time guard behind the submit-time rules (models/pod_override.py)
+        (
+            {"containers": [{"volumeMounts": None}]},
+            "pod_spec_override.containers[0].volumeMounts: the config mount (/app/config) is managed by "
+            "Teraslice and cannot be overridden",
+        ),
+        (
+            {"containers": [{"name": "teraslice", "volumeMounts": [{"name": "config", "mountPath": "/x"}]}]},
+            "pod_spec_override.containers[0].volumeMounts: the config mount (/app/config) is managed by "
+            "Teraslice and cannot be overridden",
+        ),
+        (
+            {"containers": [{"image": None}]},
+            "pod_spec_override.containers[0].image: the main container's image can be changed but not "
+            "removed: must be a non-empty string",
+        ),
+        (
+            {"volumes": [{"name": "config", "configMap": None, "emptyDir": {}}]},
+            "pod_spec_override.volumes: the config volume is managed by Teraslice and cannot be overridden",
+        ),
+        (
+            {"volumes": [{"name": "config", "configMap": {"name": "other"}}]},
+            "pod_spec_override.volumes: the config volume is managed by Teraslice and cannot be overridden",
         ),
         (
             {"volumes": None},
