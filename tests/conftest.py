@@ -11,6 +11,10 @@ import contextlib
 
 import pytest
 
+# The session's real cluster (`k8s_cluster`) and per-test namespaces (`k8s_namespace`), for the
+# tests marked `cluster` in every folder; nothing starts unless a test asks for them.
+from support.k8s_real import k8s_cluster, k8s_namespace  # noqa: F401
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     with contextlib.suppress(ValueError):  # a folder conftest may register it too

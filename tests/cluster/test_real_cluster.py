@@ -1,19 +1,19 @@
-"""The Kubernetes backend against a real cluster (kind in GitHub CI).
+"""The Kubernetes backend against a real cluster: the master's backend runs in the test process
+(admin kubeconfig), the execution's pods run on the cluster (as local processes on k8s-real).
 
-Runs only when ``TEST_KUBECONFIG`` points at a kubeconfig; each test works in a fresh namespace
-that it deletes afterwards. Set ``TEST_K8S_IMAGE`` to an image the cluster can pull (default:
-``busybox:1.36``, enough for object creation; the pods need not become ready).
+The cluster and the per-test namespace come from ``support.k8s_real`` (k8s-real here, where the
+test must run; ``TEST_KUBECONFIG`` elsewhere, e.g. kind in the GitHub workflow).
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from support.k8s_real import Cluster, wait_until
 from teraslice_k8s.kubernetes.api import ApiSettings, Kind, KubeApi, load_client_configuration
 from teraslice_k8s.kubernetes.backend import KubernetesBackend
 from teraslice_k8s.kubernetes.render import worker_execution
@@ -21,41 +21,26 @@ from teraslice_k8s.kubernetes.state import CacheSettings
 from teraslice_k8s.models.config import SysConfig, parse_config
 from teraslice_k8s.models.job import validate_job
 
-KUBECONFIG = os.environ.get("TEST_KUBECONFIG")
-
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.skipif(not KUBECONFIG, reason="TEST_KUBECONFIG is not set: no real cluster to talk to"),
-]
+pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
-def namespace() -> Iterator[str]:
-    from kubernetes import client
-
-    name = f"ts-test-{uuid.uuid4().hex[:8]}"
-    configuration = load_client_configuration(kubeconfig=KUBECONFIG)
-    with client.ApiClient(configuration) as api_client:
-        core = client.CoreV1Api(api_client)
-        core.create_namespace({"metadata": {"name": name}})
-        core.create_namespaced_config_map(
-            name, {"metadata": {"name": "teraslice-worker"}, "data": {"teraslice.yaml": "teraslice: {}\n"}}
-        )
-        try:
-            yield name
-        finally:
-            core.delete_namespace(name)
-
-
-@pytest.fixture
-def config(namespace: str) -> SysConfig:
+def config(k8s_cluster: Cluster, k8s_namespace: str) -> SysConfig:
+    k8s_cluster.kubectl(
+        "-n",
+        k8s_namespace,
+        "create",
+        "configmap",
+        "teraslice-worker",
+        "--from-literal=teraslice.yaml=teraslice: {}\n",
+    )
     return parse_config(
         {
             "teraslice": {
                 "name": "ts-test",
                 "cluster_manager_type": "kubernetesV2",
-                "kubernetes_namespace": namespace,
-                "kubernetes_image": os.environ.get("TEST_K8S_IMAGE", "busybox:1.36"),
+                "kubernetes_namespace": k8s_namespace,
+                "kubernetes_image": k8s_cluster.image,
                 "assets_directory": "/app/assets",
             }
         }
@@ -63,8 +48,11 @@ def config(namespace: str) -> SysConfig:
 
 
 @pytest.fixture
-def backend(config: SysConfig, namespace: str) -> Iterator[KubernetesBackend]:
-    api = KubeApi(ApiSettings(namespace=namespace), load_client_configuration(kubeconfig=KUBECONFIG))
+def backend(k8s_cluster: Cluster, config: SysConfig) -> Iterator[KubernetesBackend]:
+    namespace = config.teraslice.kubernetes_namespace
+    api = KubeApi(
+        ApiSettings(namespace=namespace), load_client_configuration(kubeconfig=k8s_cluster.kubeconfig)
+    )
     backend = KubernetesBackend(config, api, cache_settings=CacheSettings(watch_timeout=10.0))
     yield backend
     backend.close()
@@ -82,21 +70,33 @@ def execution(config: SysConfig) -> dict[str, Any]:
     return {**job, "job_id": str(uuid.uuid4()), "ex_id": str(uuid.uuid4()), "_status": "scheduling"}
 
 
-def test_create_scale_and_stop_an_execution(backend: KubernetesBackend, config: SysConfig) -> None:
+def test_create_scale_and_stop_an_execution(
+    k8s_cluster: Cluster, backend: KubernetesBackend, config: SysConfig
+) -> None:
     ex = execution(config)
+    selector = f"teraslice.terascope.io/exId={ex['ex_id']}"
     address = backend.allocate_controller(ex)
     backend.allocate_workers(worker_execution(ex, config))
     assert address.hostname.endswith(f".{config.teraslice.kubernetes_namespace}")
     assert backend.execution_ids() == {ex["ex_id"]}
 
     assert backend.scale_workers(ex["ex_id"], "add", 1) == 2
-    (deployment,) = backend.api.list(Kind.DEPLOYMENT, f"teraslice.terascope.io/exId={ex['ex_id']}").items
+    (deployment,) = backend.api.list(Kind.DEPLOYMENT, selector).items
     assert deployment["spec"]["replicas"] == 2
-    (job,) = backend.api.list(Kind.JOB, f"teraslice.terascope.io/exId={ex['ex_id']}").items
+    (job,) = backend.api.list(Kind.JOB, selector).items
     (owner,) = deployment["metadata"]["ownerReferences"]
     assert owner["uid"] == job["metadata"]["uid"]
+    # Real admission (PodSecurity restricted on the namespace) let the Job controller create the
+    # controller pod, and the kubelet bound and started it.
+    wait_until(
+        lambda: (
+            backend.api.list(Kind.POD, f"{selector},app.kubernetes.io/component=execution_controller").items
+        ),
+        60,
+        "the execution controller pod",
+    )
 
     backend.stop_execution(ex["ex_id"], force=True)
     for kind in (Kind.JOB, Kind.DEPLOYMENT, Kind.SERVICE):
-        items = backend.api.list(kind, f"teraslice.terascope.io/exId={ex['ex_id']}").items
+        items = backend.api.list(kind, selector).items
         assert [i for i in items if not i["metadata"].get("deletionTimestamp")] == []

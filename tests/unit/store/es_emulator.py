@@ -339,3 +339,39 @@ def running_emulator() -> Iterator[tuple[str, Emulator]]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve one emulator until SIGTERM/SIGINT: ``python es_emulator.py [--host H] [--port P]``.
+
+    The default host is ``$POD_IP`` (else ``$TSK_POD_IP``, the process kubelet's name for it,
+    else 127.0.0.1), so the real-cluster tests can run it as the chart's Elasticsearch image:
+    each pod gets its own loopback address, and the Service name resolves to it.
+    """
+    import argparse
+    import os
+    import signal
+
+    parser = argparse.ArgumentParser(description="Elasticsearch emulator for tests")
+    parser.add_argument(
+        "--host", default=os.environ.get("POD_IP") or os.environ.get("TSK_POD_IP") or "127.0.0.1"
+    )
+    parser.add_argument("--port", type=int, default=9200)
+    args = parser.parse_args(argv)
+    server = ThreadingHTTPServer((args.host, args.port), _handler(Emulator()))
+    server.daemon_threads = True
+
+    def stop(_signum: int, _frame: Any) -> None:
+        # shutdown() waits for serve_forever to return, so it must run on another thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"es_emulator listening on http://{args.host}:{args.port}", flush=True)
+    server.serve_forever()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
