@@ -49,3 +49,18 @@ PYEOF
 fi
 "$BIN_DIR/helm" version --short >/dev/null
 "$BIN_DIR/kubectl" version --client >/dev/null
+
+# Teraslice's own JavaScript client (teraslice-client-js, pinned in ci/js-client/package-lock.json),
+# installed with `npm ci` into .tools/js-client/ for tests/support/js_client.py. A missing node or
+# npm is a failure: the client tests never skip.
+JS_DIR=$ROOT/.tools/js-client
+js_stamp=$JS_DIR/.installed-$(cat ci/js-client/package.json ci/js-client/package-lock.json | sha256sum | cut -c1-16)
+command -v node >/dev/null || { echo "node is required for the teraslice-client-js tests" >&2; exit 1; }
+command -v npm >/dev/null || { echo "npm is required to install teraslice-client-js" >&2; exit 1; }
+if [[ ! -f $js_stamp ]]; then
+  rm -rf "$JS_DIR" && mkdir -p "$JS_DIR"
+  cp ci/js-client/package.json ci/js-client/package-lock.json "$JS_DIR/"
+  (cd "$JS_DIR" && npm ci --silent --ignore-scripts --no-audit --no-fund)
+  touch "$js_stamp"
+fi
+node -e "require('$JS_DIR/node_modules/teraslice-client-js')"
