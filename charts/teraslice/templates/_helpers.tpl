@@ -123,6 +123,15 @@ app.kubernetes.io/component: state-store
 {{- end -}}
 {{- end -}}
 
+{{/*
+Priority class of job pods (`kubernetes_priority_class_name` in the config): the free-form
+`teraslice.kubernetes_priority_class_name`, else `jobPods.priorityClassName`, else the created
+PriorityClass, else none. The master pod runs with it too unless `master.priorityClassName` is set.
+*/}}
+{{- define "teraslice.jobPodsPriorityClassName" -}}
+{{- get .Values.teraslice "kubernetes_priority_class_name" | default .Values.jobPods.priorityClassName | default (include "teraslice.priorityClassName" .) -}}
+{{- end -}}
+
 {{- define "teraslice.assetsClaimName" -}}
 {{- if .Values.assets.persistence.enabled -}}
 {{- .Values.assets.persistence.existingClaim | default (printf "%s-assets" (include "teraslice.fullname" .)) -}}
@@ -246,6 +255,11 @@ free-form teraslice/terafoundation values deep-merged over them. Pass (dict "ctx
 {{- range $key := list "kubernetes_namespace" "kubernetes_config_map_name" "master_hostname" "master" -}}
 {{- if hasKey $.Values.teraslice $key -}}
 {{- fail (printf "teraslice.%s is set by the chart (namespace, worker ConfigMap and master Service of this release); remove it from the teraslice values" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- range $key, $value := dict "assets_directory" "assets.directory" "assets_volume" "assets.persistence (enabled, existingClaim)" -}}
+{{- if hasKey $.Values.teraslice $key -}}
+{{- fail (printf "teraslice.%s is set by the chart from %s, which also mounts it into the master pod; set %s instead" $key $value $value) -}}
 {{- end -}}
 {{- end -}}
 {{- if and (not .Values.elasticsearch.enabled) (empty .Values.elasticsearch.external.nodes) -}}
