@@ -106,3 +106,19 @@ def test_register_uses_existing_jobs_and_real_cli_commands() -> None:
     parser.parse_args(["jobs", "workers", "job.json", "add", "2"])
     parser.parse_args(["ex", "list"])
     parser.parse_args(["master", "--config", "teraslice.yaml"])
+
+
+def test_help_never_asks_minikube() -> None:
+    """`make help` on a machine without minikube prints the targets and nothing on stderr (the
+    master URL is expanded only by the recipes that use it)."""
+    make = shutil.which("make")
+    assert make is not None, "GNU make is required for the Makefile tests"
+    proc = subprocess.run(
+        [make, "-s", "-C", str(MAKEFILE_DIR), "help", "TERASLICE_MODE=minikube"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert "  status" in proc.stdout
