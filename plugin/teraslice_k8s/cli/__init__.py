@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from teraslice_k8s import __version__
 
 #: Subcommand modules, in ``--help`` order. A module that is missing is a packaging bug.
-COMMAND_MODULES = ("render", "master", "run", "node", "client")
+COMMAND_MODULES = ("render", "master", "run", "node", "client", "assets")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
 from teraslice_k8s.errors import TerasliceError
+from teraslice_k8s.runtime.operations.asset_ops import asset_operation
 from teraslice_k8s.runtime.operations.base import Operation
 
 GROUP = "teraslice_k8s.operations"
@@ -40,9 +41,20 @@ def available_operations() -> list[str]:
     return sorted(_entry_points())
 
 
-@cache
 def get_operation(name: str) -> type[Operation]:
-    """The class registered as ``name`` (asset suffix ignored)."""
+    """The operation ``name`` means: the job's assets first (``asset_ops``: only the assets
+    in scope, and ``op@asset`` only that asset), then the installed entry points (where an
+    ``@asset`` suffix is ignored, so Teraslice jobs naming ``noop@standard`` still run)."""
+    try:
+        found = asset_operation(name)
+    except LookupError as exc:
+        raise OperationNotFound(name) from exc
+    return found if found is not None else installed_operation(name)
+
+
+@cache
+def installed_operation(name: str) -> type[Operation]:
+    """The class registered as ``name`` in the entry points (asset suffix ignored)."""
     ep = _entry_points().get(op_name(name))
     if ep is None:
         raise OperationNotFound(op_name(name))
@@ -53,3 +65,7 @@ def get_operation(name: str) -> type[Operation]:
     if not (isinstance(cls, type) and issubclass(cls, Operation)):
         raise OperationLoadError(f'operation "{ep.name}" ({ep.value}) is not an Operation subclass')
     return cls
+
+
+# Kept so callers that reset the lookup (tests patching the entry points) need not know the split.
+get_operation.cache_clear = installed_operation.cache_clear  # type: ignore[attr-defined]
