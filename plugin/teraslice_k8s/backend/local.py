@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -100,16 +100,22 @@ class LocalBackend:
         shutdown_timeout: float = 60.0,
         env: Mapping[str, str] | None = None,
         poll_interval: float = 0.1,
+        command: Sequence[str] | None = None,
         worker_stdout_passthrough: bool = False,
+        node_hostname: str = LOCAL_HOST,
     ) -> None:
         self.config_path = str(config_path) if config_path else None
         self.log_dir = Path(log_dir)
         self.shutdown_timeout = shutdown_timeout
         self.extra_env = dict(env or {})
         self.poll_interval = poll_interval
+        #: What starts a runtime process (the environment says which role).
+        self.command = list(command) if command else [sys.executable, "-m", "teraslice_k8s.runtime"]
         #: Workers' stdout goes to this process's stdout (``stdout`` operation output), their
         #: stderr (logs) still to the log file.
         self.worker_stdout_passthrough = worker_stdout_passthrough
+        #: ``hostname`` of the node in the cluster state (the master's ``teraslice.hostname``).
+        self.node_hostname = node_hostname
         self._lock = threading.RLock()
         self._executions: dict[str, _Execution] = {}
         self._listener: EventListener | None = None
@@ -158,7 +164,7 @@ class LocalBackend:
         log_file = open(log_path, "ab")  # noqa: SIM115 - owned by _Proc, closed when reaped
         try:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "teraslice_k8s.runtime"],
+                self.command,
                 env=self._env(state.execution, node_type, state.port),
                 stdin=subprocess.DEVNULL,
                 stdout=None if passthrough else log_file,
@@ -204,7 +210,9 @@ class LocalBackend:
 
     def stop_execution(self, ex_id: str, *, force: bool = False) -> None:
         """SIGTERM every process of the execution, SIGKILL what is left after
-        ``shutdown_timeout`` (at once with ``force``). Returns once they are all gone."""
+        ``shutdown_timeout`` (at once with ``force``). Returns once they are all gone (and
+        :meth:`execution_ids` no longer lists the execution, unless workers were added
+        meanwhile: the master's allocator stops it again then)."""
         with self._lock:
             state = self._executions.get(ex_id)
             if state is None:
@@ -260,8 +268,8 @@ class LocalBackend:
                 )
         return out
 
-    def cluster_state(self) -> dict[str, Any]:
-        hostname = socket.gethostname()
+    def _active(self) -> list[dict[str, Any]]:
+        """One ``active`` entry per living process (controller first, then workers, by execution)."""
         active: list[dict[str, Any]] = []
         with self._lock:
             for state in self._executions.values():
@@ -279,10 +287,25 @@ class LocalBackend:
                             "assets": list(state.execution.get("assets") or []),
                         }
                     )
+        return active
+
+    def state_version(self) -> Hashable:
+        """Changes whenever :meth:`cluster_state` would (the living processes and what they run);
+        read live, so a process that joined or exited shows in the next ``/cluster/state``."""
+        return tuple(
+            (e["pid"], e["assignment"], e["ex_id"], e["job_id"], tuple(e["assets"])) for e in self._active()
+        )
+
+    def cluster_state(self) -> dict[str, Any]:
+        """Teraslice's native cluster state: this machine as one node (id: its host name,
+        ``hostname``: the configured ``teraslice.hostname``) whose ``active`` lists exactly the
+        living controller and worker processes, read from the processes at each call."""
+        node_id = socket.gethostname()
+        active = self._active()
         return {
-            hostname: {
-                "node_id": hostname,
-                "hostname": LOCAL_HOST,
+            node_id: {
+                "node_id": node_id,
+                "hostname": self.node_hostname,
                 "pid": os.getpid(),
                 "node_version": f"python{sys.version_info.major}.{sys.version_info.minor}",
                 # A native Teraslice node reports its version without the "v" of GET /.

@@ -10,7 +10,9 @@ call per pod. It relists every ``resync`` seconds (catching anything a watch mis
 once when a watch reports 410 Gone, and when watching fails otherwise it falls back to polling
 (a list every ``poll_delay`` seconds, Teraslice's ``kubernetes_api_poll_delay``) for ``resync``
 seconds before it tries to watch again. Every change is reported to a callback as
-``(kind, old, new)`` (``new is None`` for a deletion).
+``(kind, old, new)`` (``new is None`` for a deletion), and :attr:`ObjectCache.generation` counts
+the changes, so a reader can tell cheaply whether anything it derived (the cluster state) is
+still current.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ class ObjectCache:
         self._thread: threading.Thread | None = None
         self._stream: WatchStream | None = None
         self._resource_version = ""
+        self._generation = 0
 
     # ------------------------------------------------------------------------------ reading
 
@@ -127,6 +130,13 @@ class ObjectCache:
         """A snapshot of the cached objects (do not mutate them)."""
         with self._lock:
             return list(self._objects.values())
+
+    @property
+    def generation(self) -> int:
+        """Bumped (before listeners hear of it) by every change a list or watch brings: an
+        object added, modified (new ``resourceVersion``) or deleted. Equal generations mean
+        :meth:`items` has not changed in between."""
+        return self._generation
 
     def wait_synced(self, timeout: float) -> bool:
         """Block until the first list has been loaded (or ``timeout``); True when it has."""
@@ -161,6 +171,8 @@ class ObjectCache:
                     changes.append((previous, new))
             self._objects = fresh
             self._resource_version = listing.resource_version
+            if changes:
+                self._generation += 1
         self._synced.set()
         self._notify(changes)
 
@@ -252,6 +264,8 @@ class ObjectCache:
             else:
                 self._objects[key] = obj
                 change = (old, obj)
+            if change is not None:
+                self._generation += 1
             if rv:
                 self._resource_version = rv
         if change is not None:

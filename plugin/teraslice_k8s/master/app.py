@@ -13,7 +13,7 @@ JSON is pretty-printed with 4 spaces like Teraslice's express app; tables are
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -43,7 +43,8 @@ from teraslice_k8s.store.query import check_page
 
 log = logging.getLogger(__name__)
 
-#: How long a rendered ``/cluster/state`` is shared between requests (seconds).
+#: How long a rendered ``/cluster/state`` may be shared between requests (seconds); a backend with
+#: a ``state_version()`` (:class:`~teraslice_k8s.backend.base.StateVersioned`) shows changes at once.
 CLUSTER_STATE_TTL = 1.0
 #: Upper bound on how long a rendered job listing is reused (jobs written by another process,
 #: e.g. ``teraslice-k8s run`` on the same SQLite file, show up after at most this long).
@@ -117,14 +118,21 @@ def create_app(service: MasterService) -> FastAPI:
 
     @api.get("/cluster/state", summary="Cluster state (nodes and their active processes)")
     async def cluster_state() -> Any:
-        # The backend's state is itself a cache refreshed by watch events (Teraslice polls it every
-        # node_state_interval); rendering 1,000 workers is the costly part, so share it briefly.
-        body = state_cache.get("state")
-        if body is None:
-            body = await _call(
-                state_cache.get_or_render, "state", lambda: render_json(service.cluster_state())
-            )
-        return json_bytes_response(body)
+        # Rendering 1,000 workers is the costly part, so concurrent requests share one render:
+        # keyed by the backend's state version where it has one (a process that joined or left
+        # shows at once), never served after CLUSTER_STATE_TTL.
+        def current() -> bytes:
+            def render() -> bytes:
+                return render_json(service.cluster_state())
+
+            version: Callable[[], Hashable] | None = getattr(service.backend, "state_version", None)
+            if version is None:  # not StateVersioned: the TTL alone bounds the staleness
+                return state_cache.get_or_render(None, render)
+            key = version()
+            # Stored only if nothing changed while rendering, so a key never holds a later state.
+            return state_cache.get_or_render(key, render, lambda: version() == key)
+
+        return json_bytes_response(await _call(current))
 
     @api.get("/cluster/stats", summary="Summed controller statistics")
     async def cluster_stats() -> Any:
@@ -151,7 +159,7 @@ def create_app(service: MasterService) -> FastAPI:
             return await call(service.list_jobs, flt, page, ex_fields)
         # Only this master writes jobs: a listing stays valid until its next job write.
         key = (flt, page, service.jobs_generation)
-        body = jobs_cache.get(key)
+        body = jobs_cache.get(key)  # fresh only: answered without a thread-pool hop
         if body is None:
             body = await _call(
                 jobs_cache.get_or_render, key, lambda: render_json(service.list_jobs(flt, page))

@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
@@ -35,63 +34,78 @@ def json_bytes_response(body: bytes) -> Response:
 
 
 class RenderedCache:
-    """Rendered response bodies by key (thread-safe, bounded), stale-while-revalidate.
+    """Rendered response bodies by key (thread-safe, bounded), served only while fresh.
 
-    A body is fresh for ``ttl`` seconds; after that it is still served while one background
-    thread renders its replacement, so no request waits on a re-render and concurrent misses
-    render once. Keys that change with the data (e.g. a write generation) make a write visible
-    at once; the TTL bounds the staleness of data this process cannot see being written.
+    A body is served for at most ``ttl`` seconds counted from when its render began (i.e. from
+    when the data it shows was read), never after: the first request after that renders it
+    again, and concurrent requests for a missing or expired key wait for that one render
+    instead of rendering too. Keys that change with the data (a write generation, the
+    backend's state version) make a change visible at once; the TTL bounds how long a change
+    no key reflects (e.g. a job written by another process sharing the store) stays unseen.
+    ``clock`` is injectable for tests.
     """
 
-    def __init__(self, ttl: float, max_entries: int = 256) -> None:
+    def __init__(
+        self, ttl: float, max_entries: int = 256, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self._clock = clock
         self._entries: dict[Any, tuple[float, bytes]] = {}
         self._rendering: dict[Any, threading.Lock] = {}
-        self._refreshing: set[Any] = set()
         self._lock = threading.Lock()
-        self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ts-render")
 
     def get(self, key: Any) -> bytes | None:
-        """The body for ``key`` if there is one (fresh or not)."""
+        """The body for ``key`` if there is one that is still fresh."""
         with self._lock:
             entry = self._entries.get(key)
-        return None if entry is None else entry[1]
+        if entry is None or entry[0] <= self._clock():
+            return None
+        return entry[1]
 
-    def put(self, key: Any, body: bytes) -> None:
+    def put(self, key: Any, body: bytes, *, read_at: float | None = None) -> None:
+        """Store ``body``; it expires ``ttl`` after ``read_at`` (default: now)."""
+        expires = (self._clock() if read_at is None else read_at) + self.ttl
         with self._lock:
             if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + self.ttl, body)
+                now = self._clock()
+                self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+            self._entries[key] = (expires, body)
 
-    def get_or_render(self, key: Any, render: Callable[[], bytes]) -> bytes:
-        """The body for ``key``; renders it (once for all waiting callers) when there is none."""
+    def invalidate(self) -> None:
+        """Forget every body (the next request for any key renders)."""
         with self._lock:
-            entry = self._entries.get(key)
-            stale = entry is not None and entry[0] < time.monotonic() and key not in self._refreshing
-            if stale:
-                self._refreshing.add(key)
-        if entry is not None:
-            if stale:
-                self._refresher.submit(self._refresh, key, render)
-            return entry[1]
+            self._entries.clear()
+
+    def get_or_render(
+        self, key: Any, render: Callable[[], bytes], still_valid: Callable[[], bool] | None = None
+    ) -> bytes:
+        """The fresh body for ``key``; renders it (once for all waiting callers) when there is none.
+
+        ``still_valid``, asked after a render, says whether ``key`` still describes the data (e.g.
+        the version it names did not change while rendering); when it does not, the body goes
+        to this caller only and is not stored.
+        """
+        body = self.get(key)
+        if body is not None:
+            return body
         with self._lock:
             key_lock = self._rendering.setdefault(key, threading.Lock())
-        with key_lock:
-            body = self.get(key)
-            if body is None:
-                body = render()
-                self.put(key, body)
-        return body
-
-    def _refresh(self, key: Any, render: Callable[[], bytes]) -> None:
         try:
-            self.put(key, render())
-        except Exception:
-            log.exception("re-rendering a cached response failed; the old one stays in use")
+            with key_lock:
+                body = self.get(key)  # rendered by the caller this one waited for
+                if body is None:
+                    read_at = self._clock()
+                    body = render()
+                    if still_valid is None or still_valid():
+                        self.put(key, body, read_at=read_at)
         finally:
             with self._lock:
-                self._refreshing.discard(key)
+                if self._rendering.get(key) is key_lock:
+                    del self._rendering[key]  # keys such as generations are not reused
+        return body
 
 
 class TrailingSlashMiddleware:

@@ -61,6 +61,7 @@ def open_backend(
         config_path=config_path,
         log_dir=Path(config.teraslice.storage.path).parent / "logs",
         shutdown_timeout=config.teraslice.shutdown_timeout / 1000,
+        node_hostname=config.teraslice.hostname,
     )
 
 
