@@ -2,7 +2,9 @@
 
 The table is written out literally so that a change of the rule shows up as a diff here:
 rows are the current status, columns the target, in this order. ``.`` = allowed,
-``R`` = refused as a running -> init change, ``T`` = refused as a change of a terminal status.
+``R`` = refused as a running -> init change, ``T`` = refused as a change of a terminal status,
+``S`` = refused because a ``stopping`` execution only becomes ``stopped`` or ``completed``
+(stricter than Teraslice: docs/execution-lifecycle.md).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ recovering   R   R   R   .   .   .   .   .   .   .   .   .   .
 running      R   R   R   .   .   .   .   .   .   .   .   .   .
 failing      R   R   R   .   .   .   .   .   .   .   .   .   .
 paused       R   R   R   .   .   .   .   .   .   .   .   .   .
-stopping     R   R   R   .   .   .   .   .   .   .   .   .   .
+stopping     R   R   R   S   S   S   S   .   .   .   S   S   S
 completed    T   T   T   T   T   T   T   T   .   T   T   T   T
 stopped      T   T   T   T   T   T   T   T   .   .   T   T   T
 rejected     T   T   T   T   T   T   T   T   T   T   .   T   T
@@ -77,10 +79,11 @@ def test_transition(current: str, target: str, mark: str) -> None:
         return
     with pytest.raises(InvalidTransition) as caught:
         check_transition("ex-1", current, target)
-    group = {"R": "running", "T": "terminal"}[mark]
+    group = {"R": "running", "T": "terminal", "S": "stopping"}[mark]
+    suffix = ': a stopping execution only becomes "stopped" or "completed"' if mark == "S" else ""
     assert str(caught.value) == (
         f"Unable to set execution ex-1 status code to {target}, caused by "
-        f'Cannot update {group} job status of "{current}" to "{target}"'
+        f'Cannot update {group} job status of "{current}" to "{target}"{suffix}'
     )
     assert (caught.value.ex_id, caught.value.current, caught.value.target) == ("ex-1", current, target)
 

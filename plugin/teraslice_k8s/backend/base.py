@@ -108,7 +108,9 @@ class Backend(Protocol):
         ...
 
     def execution_ids(self) -> set[str]:
-        """Ex ids that still have processes/objects (for stop completion and reconciliation)."""
+        """Ex ids that still have processes/objects (for stop completion and reconciliation),
+        counting processes still exiting and, on Kubernetes, objects being deleted: the master
+        marks a ``stopping`` execution ``stopped`` only once its ex_id is not listed."""
         ...
 
     def cluster_state(self) -> dict[str, Any]:

@@ -120,6 +120,9 @@ class KubernetesBackend:
         self._listener: EventListener | None = None
         self._lock = threading.Lock()
         self._last_event: dict[str, tuple[EventKind, str]] = {}
+        #: Ex ids whose objects this backend deleted and that the API server may still list
+        #: (ReplicaSets and Services are not cached; the caches may lag): see execution_ids().
+        self._deleting: set[str] = set()
         self._started = False
 
     # ------------------------------------------------------------------------------ lifecycle
@@ -200,6 +203,8 @@ class KubernetesBackend:
         else:
             steps = [(Kind.JOB, CONTROLLER), (Kind.DEPLOYMENT, WORKER), (Kind.SERVICE, CONTROLLER)]
             grace = None
+        with self._lock:
+            self._deleting.add(ex_id)
         errors: list[KubeError] = []
         for kind, component in steps:
             try:
@@ -239,11 +244,32 @@ class KubernetesBackend:
     # ------------------------------------------------------------------------------ observation
 
     def execution_ids(self) -> set[str]:
-        """Ex ids with any pod, Job or Deployment of this cluster.
+        """Ex ids with any object of this cluster left: a pod (Terminating ones included), Job
+        or Deployment in the watch caches, and for executions this backend stopped, whatever
+        the API server still lists (ReplicaSets, Services, objects the caches have not caught
+        up with; objects with a ``deletionTimestamp`` count as still there).
 
-        From the watch caches once :meth:`start` ran (no API call); before that, three list
-        calls (the master's reconciliation at startup may run before observing starts).
+        The caches cost no API call (before :meth:`start`, three list calls: the master's
+        reconciliation may run before observing starts); each stopped execution the caches no
+        longer show costs one list per kind until the API server lists nothing of it.
         """
+        ids = self._cached_ids()
+        with self._lock:
+            deleting = sorted(self._deleting - ids)
+        for ex_id in deleting:
+            try:
+                left = self._objects_left(ex_id)
+            except KubeError as e:
+                log.warning("could not check what is left of execution %s: %s", ex_id, e)
+                left = ["(unknown)"]
+            if left:
+                ids.add(ex_id)
+            else:
+                with self._lock:
+                    self._deleting.discard(ex_id)
+        return ids
+
+    def _cached_ids(self) -> set[str]:
         ids: set[str] = set()
         for cache in self._caches.values():
             for obj in self._items(cache):
@@ -251,6 +277,16 @@ class KubernetesBackend:
                 if ex_id:
                     ids.add(ex_id)
         return ids
+
+    def _objects_left(self, ex_id: str) -> list[str]:
+        """``Kind/name`` of every object of the execution the API server lists (one list per
+        kind, selected by the execution id label)."""
+        selector = f"{EX_ID_LABEL}={label_value(ex_id)}"
+        left = []
+        for kind in (Kind.POD, Kind.JOB, Kind.DEPLOYMENT, Kind.REPLICA_SET, Kind.SERVICE):
+            for item in self.api.list(kind, selector).items:
+                left.append(f"{kind.value}/{item['metadata']['name']}")
+        return left
 
     def cluster_state(self) -> dict[str, Any]:
         """Teraslice's ``kubernetesV2`` cluster state from the pod cache (a pod list before
@@ -362,7 +398,9 @@ class KubernetesBackend:
         if not ex_id:
             return  # the master pod, or a foreign object
         if new is None:
-            if ex_id not in self.execution_ids():
+            # The caches only: no API call on the watch thread (the master's stop check asks
+            # execution_ids(), which also looks at what the caches do not hold).
+            if ex_id not in self._cached_ids():
                 self._emit(BackendEvent(ex_id, EventKind.GONE))
             return
         event = observe(kind, new)

@@ -6,7 +6,11 @@ Per execution (Teraslice's allocator, k8s-backend.md §7.2): ``pending -> schedu
 ``"Failed to provision execution <id>: <error>"`` and ``backend.stop_execution`` so nothing
 is left behind. An execution that is no longer ``pending`` when its turn comes (stopped while
 queued) is skipped; one whose status changed during allocation (a stop landed) has its new
-objects removed and its status left to the stop flow.
+objects removed and its status left to the stop flow. The status is read again after the
+workers are created, so a stop landing between the ``initializing`` write and the worker
+creation cannot leave workers behind. While an execution is being allocated
+(:meth:`Allocator.allocating`), the lifecycle does not mark it ``stopped``: its objects may not
+exist yet.
 
 The worker thread sleeps on a condition and wakes when something is enqueued (no polling).
 """
@@ -18,7 +22,7 @@ import threading
 from collections import deque
 
 from teraslice_k8s.backend.base import Backend
-from teraslice_k8s.models.execution import ExStatus, InvalidTransition
+from teraslice_k8s.models.execution import ExStatus, InvalidTransition, is_terminal
 from teraslice_k8s.store.base import RecordNotFound, Store
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,8 @@ class Allocator:
         self._queue: deque[str] = deque()
         self._cond = threading.Condition()
         self._busy = False
+        #: The ex_id being allocated now (set when it leaves the queue, under the lock).
+        self._current: str | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -45,6 +51,11 @@ class Allocator:
     def queued(self) -> list[str]:
         with self._cond:
             return list(self._queue)
+
+    def allocating(self, ex_id: str) -> bool:
+        """True while ``ex_id`` is being allocated (its objects may be about to exist)."""
+        with self._cond:
+            return self._current == ex_id
 
     def start(self) -> None:
         if self._thread is None:
@@ -71,6 +82,7 @@ class Allocator:
                 if self._closed:
                     return
                 ex_id = self._queue.popleft()
+                self._current = ex_id
                 self._busy = True
             try:
                 self.allocate(ex_id)
@@ -83,6 +95,16 @@ class Allocator:
 
     def allocate(self, ex_id: str) -> None:
         """Start one execution on the backend (synchronously; the thread calls this)."""
+        with self._cond:
+            self._current = ex_id
+        try:
+            self._allocate(ex_id)
+        finally:
+            with self._cond:
+                self._current = None
+                self._cond.notify_all()
+
+    def _allocate(self, ex_id: str) -> None:
         try:
             execution = self._store.get_execution(ex_id)
         except RecordNotFound:
@@ -96,6 +118,7 @@ class Allocator:
         except InvalidTransition:
             log.info("execution %s changed status before scheduling; skipping", ex_id)
             return
+        log.info("execution %s: pending -> scheduling (its turn in the allocation queue)", ex_id)
         created = False
         try:
             address = self._backend.allocate_controller(execution)
@@ -105,7 +128,19 @@ class Allocator:
                 ExStatus.INITIALIZING,
                 {"slicer_hostname": address.hostname, "slicer_port": address.port},
             )
+            log.info(
+                "execution %s: scheduling -> initializing (execution controller created at %s:%s)",
+                ex_id,
+                address.hostname,
+                address.port,
+            )
             self._backend.allocate_workers(execution)
+            now = self._store.get_execution(ex_id)["_status"]
+            if now == ExStatus.STOPPING or is_terminal(now):
+                # A stop landed while the workers were being created: they may have been
+                # created after the stop removed the execution's objects.
+                log.info("execution %s became %s while its workers were created; removing them", ex_id, now)
+                self._cleanup(ex_id)
         except InvalidTransition as err:
             # A stop (or the controller itself) moved the execution on while we were
             # allocating: leave the status to that actor, but do not leave objects behind.
@@ -113,13 +148,13 @@ class Allocator:
             if created:
                 self._cleanup(ex_id)
         except Exception as err:
-            log.warning("failed to provision execution %s: %s", ex_id, err)
             self._fail(ex_id, f"Failed to provision execution {ex_id}: {err}")
             self._cleanup(ex_id)
 
     def _fail(self, ex_id: str, reason: str) -> None:
         try:
             self._store.set_status(ex_id, ExStatus.FAILED, {"_failureReason": reason, "_has_errors": True})
+            log.warning("execution %s: -> failed (%s)", ex_id, reason)
         except InvalidTransition as err:
             log.info("not marking execution %s failed: %s", ex_id, err)
 

@@ -6,15 +6,19 @@ and handled on the lifecycle thread, which re-reads the execution first:
 - ``CONTROLLER_SUCCEEDED`` / ``CONTROLLER_FAILED``: if the execution is still living (the
   controller did not write a terminal status) and not ``stopping``, it becomes ``failed`` with
   the backend's reason in ``_failureReason``; then its objects are removed.
-- ``GONE``: a ``stopping`` execution becomes ``stopped``; another living one (past
-  scheduling) becomes ``failed``.
+- ``GONE``: a ``stopping`` execution becomes ``stopped`` once the stop check agrees (below);
+  another living one (past scheduling) becomes ``failed``.
 - ``PENDING``: the reason is stored as ``_pendingReason``; the status does not change.
 
-Stop flow (:meth:`Lifecycle.request_stop`): ``-> stopping``, ``backend.stop_execution``, then
-once ``backend.execution_ids()`` no longer lists the execution, ``-> stopped`` (a refused
-transition, e.g. the controller already wrote ``completed``, is fine). Executions stuck in
-``stopping`` longer than ``shutdown_timeout`` are force-stopped and set ``stopped`` (the
-reaper, run at start and every ``shutdown_timeout``).
+Stop flow (:meth:`Lifecycle.request_stop`, one state machine for every backend, see
+docs/execution-lifecycle.md): ``-> stopping``, ``backend.stop_execution``, then ``-> stopped``
+once nothing of the execution is left, and only then: ``backend.execution_ids()`` (which
+counts processes still exiting, and on Kubernetes objects being deleted and Terminating pods)
+no longer lists it and the allocator is not creating its objects. ``stopping`` wins over every
+status a controller would write (the store refuses them); a refused ``stopped`` (the
+controller wrote ``completed`` first) is fine. Executions still ``stopping`` after
+``shutdown_timeout`` are force-stopped again (the reaper, run at start and every
+``shutdown_timeout``), and still become ``stopped`` only once nothing is left.
 
 :meth:`Lifecycle.reconcile` runs once at master start (see its docstring).
 """
@@ -87,6 +91,8 @@ class Lifecycle:
         self._events: deque[BackendEvent] = deque()
         #: ex_id -> monotonic time of the last stop_execution call, for stops in progress.
         self._stopping: dict[str, float] = {}
+        #: ex_id -> monotonic time the master last asked the backend to remove its objects.
+        self._cleaning: dict[str, float] = {}
         self._busy = False
         self._closed = False
         #: A stop was requested since the thread last checked: check without waiting.
@@ -182,7 +188,8 @@ class Lifecycle:
             return
         if event.kind == EventKind.GONE:
             if status == ExStatus.STOPPING:
-                self._mark_stopped(ex_id)
+                self._track_stop(ex_id)
+                self._check_stop(ex_id, "every process of the execution is gone")
             elif status in LIVING_STATUSES and status not in _ALLOCATING:
                 self._fail(ex_id, event.reason or f"all processes of execution {ex_id} are gone")
             return
@@ -208,18 +215,40 @@ class Lifecycle:
             log.info("execution %s not marked failed: %s", ex_id, err)
         self._changed()
 
-    def _mark_stopped(self, ex_id: str) -> None:
+    def _mark_stopped(self, ex_id: str, cause: str) -> None:
         with self._cond:
             self._stopping.pop(ex_id, None)
         try:
             self._store.set_status(ex_id, ExStatus.STOPPED)
+            log.info("execution %s: stopping -> stopped (%s)", ex_id, cause)
         except InvalidTransition as err:  # e.g. the controller already wrote completed
             log.info("execution %s not marked stopped: %s", ex_id, err)
         except RecordNotFound:
             pass
         self._changed()
 
+    def _check_stop(self, ex_id: str, cause: str, live: set[str] | None = None) -> bool:
+        """Mark ``ex_id`` stopped if nothing of it is left (``live``: the backend's
+        ``execution_ids()`` if already read); True if it was marked."""
+        if self._allocator.allocating(ex_id):
+            return False  # its objects may be about to exist; the allocator removes them
+        if ex_id in (self._backend.execution_ids() if live is None else live):
+            return False
+        self._mark_stopped(ex_id, cause)
+        return True
+
+    def cleaning_up(self, ex_id: str) -> bool:
+        """True while the master is removing the execution's processes/objects: a stop in
+        progress, or a clean-up asked for within the last ``shutdown_timeout``."""
+        horizon = time.monotonic() - self._settings.shutdown_timeout_ms / 1000
+        with self._cond:
+            for old in [e for e, t in self._cleaning.items() if t < horizon]:
+                del self._cleaning[old]
+            return ex_id in self._stopping or ex_id in self._cleaning
+
     def _stop_backend(self, ex_id: str, *, force: bool) -> None:
+        with self._cond:
+            self._cleaning[ex_id] = time.monotonic()
         try:
             self._backend.stop_execution(ex_id, force=force)
         except Exception:
@@ -249,6 +278,12 @@ class Lifecycle:
         if status != ExStatus.STOPPING:
             try:
                 execution = self._store.set_status(ex_id, ExStatus.STOPPING)
+                log.info(
+                    "execution %s: %s -> stopping (%s requested)",
+                    ex_id,
+                    status,
+                    "force stop" if force else "stop",
+                )
             except InvalidTransition:
                 execution = self._store.get_execution(ex_id)
                 if is_terminal(execution["_status"]):
@@ -258,7 +293,7 @@ class Lifecycle:
             self._backend.stop_execution(ex_id, force=force)
         finally:
             with self._cond:
-                self._stopping[ex_id] = time.monotonic()
+                self._stopping[ex_id] = self._cleaning[ex_id] = time.monotonic()
                 self._stops_added = self._thread is not None
                 self._cond.notify_all()
         return execution
@@ -272,10 +307,15 @@ class Lifecycle:
         live = self._backend.execution_ids()
         retry_after = self._settings.shutdown_timeout_ms / 1000
         for ex_id, since in pending.items():
-            if ex_id not in live:
-                self._mark_stopped(ex_id)
-            elif time.monotonic() - since > retry_after:
+            if self._check_stop(ex_id, "none of its processes or objects is left", live):
+                continue
+            if time.monotonic() - since > retry_after and not self._allocator.allocating(ex_id):
                 # Still there after a whole grace period: delete again, this time forcefully.
+                log.warning(
+                    "execution %s is still stopping after %.0f s: removing what is left by force",
+                    ex_id,
+                    retry_after,
+                )
                 with self._cond:
                     self._stopping[ex_id] = time.monotonic()
                 self._stop_backend(ex_id, force=True)
@@ -296,13 +336,21 @@ class Lifecycle:
                 # (completed, failed) are seen on the next re-read.
                 self._cond.wait_for(self._moved_on(generation), min(poll, remaining))
 
+    def wait_changed(self, timeout: float) -> None:
+        """Wait until the master writes an execution status, or ``timeout`` seconds pass."""
+        with self._cond:
+            generation = self._generation
+            self._cond.wait_for(self._moved_on(generation), timeout)
+
     def _moved_on(self, generation: int) -> Callable[[], bool]:
         return lambda: self._generation != generation
 
     # -- reaper and reconcile -------------------------------------------------------------
 
     def reap(self) -> list[str]:
-        """Force-stop and mark ``stopped`` executions ``stopping`` for over ``shutdown_timeout``."""
+        """Force-stop executions ``stopping`` for over ``shutdown_timeout``; those with nothing
+        left become ``stopped`` now (returned), the others once the stop check sees them gone
+        (Teraslice sets ``stopped`` here whatever still runs)."""
         limit = self._now() - timedelta(milliseconds=self._settings.shutdown_timeout_ms)
         stuck = self._store.list_executions(
             ExFilter(statuses=(ExStatus.STOPPING,), deleted=None), Page(size=10_000, sort="_updated:asc")
@@ -313,9 +361,13 @@ class Lifecycle:
             if updated is not None and updated > limit:
                 continue
             ex_id = execution["ex_id"]
+            log.warning(
+                "execution %s has been stopping since %s: force-stopping it", ex_id, execution.get("_updated")
+            )
             self._stop_backend(ex_id, force=True)
-            self._mark_stopped(ex_id)
-            reaped.append(ex_id)
+            self._track_stop(ex_id)
+            if self._check_stop(ex_id, "force-stopped by the reaper; nothing of it is left"):
+                reaped.append(ex_id)
         return reaped
 
     def reconcile(self) -> ReconcileReport:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import platform
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -126,7 +127,13 @@ class MasterService:
         status itself (a controller that had not started yet cannot), so the next master does
         not mistake it for one whose processes vanished."""
         try:
-            if is_terminal(self.store.get_execution(ex_id)["_status"]):
+            status = self.store.get_execution(ex_id)["_status"]
+            if is_terminal(status):
+                return
+            if status == ExStatus.STOPPING:
+                # The backend ended its processes on close: the stop is complete.
+                self.store.set_status(ex_id, ExStatus.STOPPED)
+                log.info("execution %s: stopping -> stopped (its processes ended with the master)", ex_id)
                 return
             self.store.set_status(
                 ex_id,
@@ -265,18 +272,75 @@ class MasterService:
         job = self.store.get_job(job_id)
         if job.get("_deleted"):
             raise ApiError(410, f"Job {job_id} has been deleted and cannot be {action}.")
+        waited = self._await_clean_up(job_id, action)
         if self._living_executions(job_id):
             raise ApiError(
-                409, f"Job {job_id} is currently running, cannot have the same job concurrently running"
+                409,
+                f"Job {job_id} is currently running, cannot have the same job concurrently running" + waited,
             )
-        orphaned = sorted(ex_id for ex_id in self.backend.execution_ids() if self._job_of(ex_id) == job_id)
+        orphaned = self._orphans(job_id)
         if orphaned:
             raise ApiError(
                 409,
                 f"There are orphaned resources for job: {job_id}, exId: {', '.join(orphaned)}. "
-                "Please wait for Kubernetes to clean up orphaned resources.",
+                "Please wait for Kubernetes to clean up orphaned resources." + waited,
             )
         return job
+
+    def _orphans(self, job_id: str) -> list[str]:
+        """Ex ids of ``job_id`` that still have processes/objects in the backend."""
+        return sorted(ex_id for ex_id in self.backend.execution_ids() if self._job_of(ex_id) == job_id)
+
+    def _await_clean_up(self, job_id: str, action: str) -> str:
+        """Wait while the job's only obstacles to a new execution are a stop in progress
+        (executions ``stopping``) or processes/objects the master is removing, bounded by
+        ``shutdown_timeout`` (the stop's grace period). Returns ``""`` when nothing had to be
+        waited for or the clean-up finished, else the text the refusal appends (Teraslice
+        answers 409 at once). Leftovers nobody is removing are refused at once."""
+        started = time.monotonic()
+        deadline = started + self.settings.shutdown_timeout_ms / 1000
+        poll = min(self.settings.stop_poll_ms / 1000, 0.1)
+        waited = False
+        while True:
+            living = self._living_executions(job_id)
+            if any(ex["_status"] != ExStatus.STOPPING for ex in living):
+                return ""  # really running: refused at once
+            living_ids = {ex["ex_id"] for ex in living}
+            orphans = self._orphans(job_id)
+            if any(not self.lifecycle.cleaning_up(ex_id) for ex_id in orphans if ex_id not in living_ids):
+                return ""  # leftovers nobody removes: refused at once
+            cleaning = sorted(living_ids | set(orphans))
+            if not cleaning:
+                if waited:
+                    log.info(
+                        "job %s: waited %.1f s for the clean-up of its stopped execution before it is %s",
+                        job_id,
+                        time.monotonic() - started,
+                        action,
+                    )
+                return ""
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "job %s cannot be %s: execution(s) %s still being cleaned up after %.0f s",
+                    job_id,
+                    action,
+                    ", ".join(cleaning),
+                    self.settings.shutdown_timeout_ms / 1000,
+                )
+                return (
+                    f" (waited {self.settings.shutdown_timeout_ms / 1000:g} s for the clean-up of "
+                    f"execution {', '.join(cleaning)})"
+                )
+            if not waited:
+                log.info(
+                    "job %s: waiting up to %.0f s for the clean-up of execution(s) %s before it is %s",
+                    job_id,
+                    deadline - started,
+                    ", ".join(cleaning),
+                    action,
+                )
+                waited = True
+            self.lifecycle.wait_changed(min(poll, max(deadline - time.monotonic(), 0.0)))
 
     def _job_of(self, ex_id: str) -> str | None:
         try:

@@ -4,6 +4,12 @@ Groups (Teraslice 3.18): init ``pending, scheduling, initializing``; running ``r
 running, failing, paused, stopping``; terminal ``completed, stopped, rejected, failed,
 terminated``. :func:`check_transition` is the single place the rule lives; stores call it
 inside their read-modify-write so a refused change stores nothing.
+
+One rule is stricter than Teraslice's (docs/execution-lifecycle.md): a ``stopping`` execution
+only becomes ``stopped`` (the master, once nothing of it is left) or ``completed`` (its work
+finished before the stop took effect). A controller that starts, recovers or restarts while the
+execution is ``stopping`` can therefore not overwrite the stop with ``running``, ``failed`` or
+``terminated``; and neither can ``_pause``/``_resume``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ TERMINAL_STATUSES = frozenset(
     {ExStatus.COMPLETED, ExStatus.STOPPED, ExStatus.REJECTED, ExStatus.FAILED, ExStatus.TERMINATED}
 )
 LIVING_STATUSES = INIT_STATUSES | RUNNING_STATUSES
+#: What a ``stopping`` execution may still become (besides staying ``stopping``).
+STOPPING_EXITS = frozenset({ExStatus.STOPPED, ExStatus.COMPLETED})
 
 
 class InvalidTransition(TerasliceError):
@@ -71,8 +79,10 @@ def is_terminal(status: str) -> bool:
 def check_transition(ex_id: str, current: str, target: str) -> None:
     """Raise :class:`InvalidTransition` unless ``current -> target`` is allowed.
 
-    Same status: allowed. Running -> init: refused. ``stopped -> completed``: allowed (the
-    execution finished before the stop landed). Terminal -> anything else: refused.
+    Same status: allowed. Running -> init: refused. ``stopping`` -> anything but ``stopped`` or
+    ``completed``: refused (the stop wins over every status a starting, recovering or
+    restarting controller would write). ``stopped -> completed``: allowed (the execution
+    finished before the stop landed). Terminal -> anything else: refused.
     """
     new = parse_status(target)
     cur = parse_status(current)
@@ -80,6 +90,14 @@ def check_transition(ex_id: str, current: str, target: str) -> None:
         return
     if cur in RUNNING_STATUSES and new in INIT_STATUSES:
         raise InvalidTransition(ex_id, cur, new, f'Cannot update running job status of "{cur}" to "{new}"')
+    if cur == ExStatus.STOPPING and new not in STOPPING_EXITS:
+        raise InvalidTransition(
+            ex_id,
+            cur,
+            new,
+            f'Cannot update stopping job status of "{cur}" to "{new}": '
+            'a stopping execution only becomes "stopped" or "completed"',
+        )
     if cur == ExStatus.STOPPED and new == ExStatus.COMPLETED:
         return
     if cur in TERMINAL_STATUSES:

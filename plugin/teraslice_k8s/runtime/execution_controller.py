@@ -6,13 +6,19 @@ Contract (what the master and the backends rely on):
 - Status writes (through the store's checked ``set_status``): ``recovering`` (when
   ``recovered_execution`` is set), ``running``, ``failing`` (first slice failure; persistent
   jobs go back to ``running`` after a ``probation_window`` with new successes and no new
-  failures), then exactly one terminal status: ``completed``, ``failed`` (slice errors, slices
+  failures), then at most one terminal status: ``completed``, ``failed`` (slice errors, slices
   stuck in ``start``, slicer error, no worker within ``slicer_timeout``, every worker gone for
-  ``worker_disconnect_timeout``, store failure), ``stopped`` (SIGTERM while the master set
-  ``stopping``) or ``terminated`` (SIGTERM otherwise). Terminal writes carry
-  ``_slicer_stats``, ``_has_errors`` and ``_failureReason`` like Teraslice.
-- :meth:`ExecutionController.run` returns 0 after writing a terminal status itself (or when the
-  execution was already terminal at start); any exception escaping it is a crash (exit 1).
+  ``worker_disconnect_timeout``, store failure) or ``terminated`` (SIGTERM while the execution
+  is not ``stopping``). Terminal writes carry ``_slicer_stats``, ``_has_errors`` and
+  ``_failureReason`` like Teraslice.
+- ``stopping`` wins (docs/execution-lifecycle.md): a controller that finds the execution
+  ``stopping`` at any start-up step (:data:`STARTUP_STEPS`), or whose status write is refused
+  because of it, starts nothing more, writes no status over it and exits 0; on SIGTERM while
+  ``stopping`` it drains and records only ``_slicer_stats`` (``completed`` if the work finished
+  first). The master writes ``stopped`` once no process of the execution is left.
+- :meth:`ExecutionController.run` returns 0 after writing a terminal status itself, when the
+  execution was already terminal at start, or after a stop; any exception escaping it is a
+  crash (exit 1).
 - SIGTERM/SIGINT: stop slicing and dispatching, wait up to ``shutdown_timeout`` (less a 2 s
   margin) for in-flight slices, leave unfinished slices ``pending``/``start`` for ``_recover``
   and name their count in ``_failureReason``.
@@ -24,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import traceback
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from teraslice_k8s.models.execution import RUNNING_STATUSES, ExStatus, InvalidTransition, is_terminal
@@ -51,6 +57,17 @@ PERSISTENT_POLL = 0.1
 RECOVERY_BATCH = 5000
 #: How often the status is re-read while the allocator has not yet set ``initializing``.
 ALLOCATION_POLL = 0.05
+#: The start-up steps, in order, after which the ``on_step`` hook is called (``recovered`` only
+#: for a recovery). A stop seen after any of them ends the start-up there.
+STARTUP_STEPS = (
+    "serving",
+    "allocated",
+    "slicers_made",
+    "status_written",
+    "recovered",
+    "slicers_initialized",
+    "slicing",
+)
 
 
 def human_duration(seconds: float) -> str:
@@ -68,8 +85,11 @@ class ExecutionController:
         *,
         host: str = "0.0.0.0",
         port: int,
+        on_step: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.ex: dict[str, Any] = dict(execution)
+        self._on_step = on_step
+        self._orders: dict[int, int] = {}
         self.ex_id = str(execution["ex_id"])
         self.store = store
         self.settings = settings
@@ -394,8 +414,9 @@ class ExecutionController:
             self._recovery_drained.clear()
             self.scheduler.add_slices(batch, write=False)
             self._kick.set()
-            await self._recovery_drained.wait()
-            if self._fatal or self._shutdown:
+            # A shutdown (stop) must not wait for slices no worker may ever finish.
+            await _first_of(self._recovery_drained, self._done)
+            if self._fatal or self._shutdown or self._done.is_set():
                 break
         end_after = kind in CLEANUP_TYPES and not self.ex.get("autorecover")
         # Resume after the source's *newest* slice of each slicer, whatever its state: older
@@ -421,11 +442,25 @@ class ExecutionController:
 
     async def run(self, *, handle_signals: bool = True) -> int:
         """Run the execution to a terminal status (``handle_signals``: SIGTERM/SIGINT call
-        :meth:`request_shutdown`; embedders and tests may call it themselves)."""
+        :meth:`request_shutdown`; embedders and tests may call it themselves).
+
+        A stop (the stored status ``stopping``, or SIGTERM) seen at any start-up step ends the
+        start-up there: nothing more is started and no status is written over ``stopping``.
+        """
         if handle_signals:
             on_shutdown_signals(self.request_shutdown)
         await self.server.start()  # /health answers 503 until ready
+        await self._step("serving")
         self.status = await self._await_allocation()
+        await self._step("allocated")
+        if self.status == ExStatus.STOPPING:
+            log.info(
+                "execution %s is stopping: the execution controller exits without starting "
+                "(the master marks it stopped once its processes are gone)",
+                self.ex_id,
+            )
+            await self.server.stop()
+            return 0
         if is_terminal(self.status):
             log.info("execution %s is already %s; nothing to do", self.ex_id, self.status)
             await self.server.stop()
@@ -439,6 +474,11 @@ class ExecutionController:
             )
             await self.server.stop()
             return 0
+        if self._shutdown:
+            # SIGTERM before the allocator was done: nothing ran, nothing to drain.
+            await self._write_final_status("")
+            await self.server.stop()
+            return 0
         self.metrics = start_metrics("execution_controller", self.ex, self.settings)
         writer_task = asyncio.create_task(self.writer.run())
         writer_task.add_done_callback(self._task_done)
@@ -447,33 +487,11 @@ class ExecutionController:
         watch_task = asyncio.create_task(self._watch_workers())
         slice_task: asyncio.Task[None] | None = None
         try:
-            context = OpContext(
-                self.ex, self.settings.connectors, logger=log, set_metadata=self._set_metadata
-            )
-            reader = build_reader(self.ex, context)
-            self.slicers = reader.make_slicers(int(self.ex.get("slicers", 1)))
-            recovering = bool(self.ex.get("recovered_execution"))
-            recovery: list[dict[str, Any]] = []
-            orders: dict[int, int] = {}
-            if recovering and not all(type(s).recoverable for s in self.slicers):
-                raise RuntimeError("Slicer is not recoverable")
-            await self._set_status(ExStatus.RECOVERING if recovering else ExStatus.RUNNING)
-            self.analytics.mark_started()
-            self.ready = True
-            end_after = False
-            if recovering:
-                end_after, recovery, orders = await self._recover()
-            if end_after:
-                self.scheduler.slicers_done = True
-                self.analytics.mark_queuing_complete()
-                self._done.set()
-            elif not self._done.is_set():
-                for slicer in self.slicers:
-                    await slicer.initialize(recovery)
-                if recovering:
-                    await self._set_status(ExStatus.RUNNING)
-                slice_task = asyncio.create_task(self._slice_loop(orders))
+            await self._start_up()
+            if self._proceeding():
+                slice_task = asyncio.create_task(self._slice_loop(self._orders))
                 slice_task.add_done_callback(self._task_done)
+                await self._step("slicing")
             await self._done.wait()
         except Exception:
             self._fail("".join(traceback.format_exc()))
@@ -483,6 +501,74 @@ class ExecutionController:
                     task.cancel()
         await self._finish(dispatch_task, writer_task)
         return 0
+
+    async def _start_up(self) -> None:
+        """Build the slicers, write ``recovering``/``running``, re-run the recovered slices and
+        initialise the slicers; returns early (``_done`` set) at the first step after which a
+        stop, a shutdown or a failure is seen. Sets ``self._orders`` for the slice loop."""
+        context = OpContext(self.ex, self.settings.connectors, logger=log, set_metadata=self._set_metadata)
+        reader = build_reader(self.ex, context)
+        self.slicers = reader.make_slicers(int(self.ex.get("slicers", 1)))
+        await self._step("slicers_made")
+        recovering = bool(self.ex.get("recovered_execution"))
+        if recovering and not all(type(s).recoverable for s in self.slicers):
+            raise RuntimeError("Slicer is not recoverable")
+        if not self._proceeding() or not await self._advance(
+            ExStatus.RECOVERING if recovering else ExStatus.RUNNING
+        ):
+            return
+        self.analytics.mark_started()
+        self.ready = True
+        await self._step("status_written")
+        recovery: list[dict[str, Any]] = []
+        end_after = False
+        if recovering and self._proceeding():
+            end_after, recovery, self._orders = await self._recover()
+            await self._step("recovered")
+        if end_after:
+            self.scheduler.slicers_done = True
+            self.analytics.mark_queuing_complete()
+            self._done.set()
+            return
+        if not self._proceeding():
+            return
+        for slicer in self.slicers:
+            await slicer.initialize(recovery)
+        await self._step("slicers_initialized")
+        if recovering and self._proceeding():
+            await self._advance(ExStatus.RUNNING)
+
+    def _proceeding(self) -> bool:
+        """False once the start-up must not go on (shutdown, stop seen, failure, done)."""
+        return not (self._shutdown or self._done.is_set())
+
+    async def _step(self, name: str) -> None:
+        """Start-up step ``name`` (one of :data:`STARTUP_STEPS`) is done: log it and call the
+        ``on_step`` hook (tests inject a stop exactly here)."""
+        log.debug("execution controller %s: start-up step %s done", self.ex_id, name)
+        if self._on_step is not None:
+            await self._on_step(name)
+
+    async def _advance(self, status: ExStatus) -> bool:
+        """Write a non-terminal status; False (and shutdown) when the store refused it because
+        the execution is ``stopping`` or already terminal (a stop won the race)."""
+        try:
+            await self._set_status(status)
+        except InvalidTransition as exc:
+            current = await asyncio.to_thread(self.store.get_execution, self.ex_id)
+            now = str(current.get("_status", ""))
+            if now != ExStatus.STOPPING and not is_terminal(now):
+                raise
+            log.info(
+                "execution %s is %s: the execution controller does not write %s and shuts down (%s)",
+                self.ex_id,
+                now,
+                status,
+                exc,
+            )
+            self.request_shutdown()
+            return False
+        return True
 
     async def _await_allocation(self) -> str:
         """The status once the allocator is done with it.
@@ -545,19 +631,31 @@ class ExecutionController:
             self.metrics.close()
 
     async def _write_final_status(self, unfinished: str) -> None:
+        current = await asyncio.to_thread(self.store.get_execution, self.ex_id)
+        stopping = current.get("_status") in (ExStatus.STOPPING, ExStatus.STOPPED)
+        if stopping and (self._fatal is not None or not self.scheduler.finished):
+            # The master writes "stopped" once no process of the execution is left (this one
+            # included); writing it here would announce the stop while processes still run.
+            log.info(
+                "execution %s is %s: the execution controller leaves the final status to the "
+                "master and only records its slicer stats%s",
+                self.ex_id,
+                current.get("_status"),
+                f" (not recorded as failed: {_first_line(self._fatal)})" if self._fatal else "",
+            )
+            await asyncio.to_thread(
+                self.store.update_execution, self.ex_id, {"_slicer_stats": self.analytics.stats()}
+            )
+            return
         if self._fatal is not None:
             await self._write_terminal(ExStatus.FAILED, self._fatal)
             return
         if self._shutdown and not self.scheduler.finished:
-            current = await asyncio.to_thread(self.store.get_execution, self.ex_id)
-            if current.get("_status") in (ExStatus.STOPPING, ExStatus.STOPPED):
-                await self._write_terminal(ExStatus.STOPPED, None)
-            else:
-                await self._write_terminal(
-                    ExStatus.TERMINATED,
-                    f"execution {self.ex_id} received shutdown before the slicer could complete, "
-                    f'setting status to "terminated"{unfinished}',
-                )
+            await self._write_terminal(
+                ExStatus.TERMINATED,
+                f"execution {self.ex_id} received shutdown before the slicer could complete, "
+                f'setting status to "terminated"{unfinished}',
+            )
             return
         counts = {}
         for state in ("error", "start", "pending"):
@@ -586,8 +684,9 @@ class ExecutionController:
         try:
             await self._set_status(status, fields)
         except InvalidTransition as exc:
-            # e.g. the master already set a terminal status; keep the stats at least.
-            log.warning("could not set %s: %s", status, exc)
+            # e.g. the master already set a terminal status, or a stop landed; keep the stats.
+            level = logging.INFO if exc.current == ExStatus.STOPPING else logging.WARNING
+            log.log(level, "execution %s: %s not recorded: %s", self.ex_id, status, exc)
             await asyncio.to_thread(
                 self.store.update_execution, self.ex_id, {"_slicer_stats": fields["_slicer_stats"]}
             )
@@ -596,6 +695,16 @@ class ExecutionController:
         conns = list(self.connections.values())
         await asyncio.gather(*(self._send(c, {"type": "shutdown"}) for c in conns))
         await asyncio.gather(*(c.close() for c in conns))
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    """Return as soon as any of ``events`` is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def _first_line(text: str | None) -> str:

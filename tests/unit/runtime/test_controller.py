@@ -125,7 +125,9 @@ async def test_shutdown_waits_for_in_flight_slices_then_terminates(tmp_path: Pat
     c.close()
 
 
-async def test_shutdown_while_stopping_ends_stopped(tmp_path: Path, test_ops: None) -> None:
+async def test_shutdown_while_stopping_leaves_stopped_to_the_master(tmp_path: Path, test_ops: None) -> None:
+    # The controller used to write "stopped" itself, while its processes still ran (issue 16):
+    # now it records its stats only and the master writes "stopped" once nothing is left.
     c = Cluster(tmp_path, {"operations": [GEN, {"_op": "gate"}]})
     await c.start(workers=1)
     await asyncio.wait_for(Gate.entered.wait(), WAIT)
@@ -133,7 +135,9 @@ async def test_shutdown_while_stopping_ends_stopped(tmp_path: Path, test_ops: No
     c.controller.request_shutdown()
     Gate.gate.set()
     ex = await c.finish()
-    assert ex["_status"] == "stopped"
+    assert ex["_status"] == "stopping"
+    assert ex["_slicer_stats"]["processed"] >= 1
+    assert "_failureReason" not in ex
     c.close()
 
 

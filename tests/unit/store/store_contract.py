@@ -59,6 +59,11 @@ def refusal(current: str, target: str) -> str | None:
         return None
     if current in RUNNING and target in INIT:
         return f'Cannot update running job status of "{current}" to "{target}"'
+    if current == "stopping" and target not in ("stopped", "completed"):
+        return (
+            f'Cannot update stopping job status of "stopping" to "{target}": '
+            'a stopping execution only becomes "stopped" or "completed"'
+        )
     if current == "stopped" and target == "completed":
         return None
     if current in TERMINAL:
@@ -523,7 +528,7 @@ class StoreContract:
             for n, (c, t) in enumerate(pairs)
         }
         assert outcomes == expected
-        assert sum(v is None for v in outcomes.values()) == 169 - 15 - (5 * 12 - 1)
+        assert sum(v is None for v in outcomes.values()) == 169 - 15 - (5 * 12 - 1) - 7
 
     def test_concurrent_set_status_from_threads_has_one_winner(
         self, store: Store, store_opener: Opener
@@ -566,7 +571,8 @@ class StoreContract:
     ) -> None:
         ex_ids = [f"race-{i:02d}" for i in range(30)]
         for ex_id in ex_ids:
-            store.create_execution(execution(ex_id, _status="stopping"))
+            # From running both targets are allowed and each refuses the other afterwards.
+            store.create_execution(execution(ex_id, _status="running"))
         ctx = multiprocessing.get_context("spawn")
         barrier, results = ctx.Barrier(2), ctx.Queue()
         procs = [
