@@ -7,13 +7,14 @@ pods and patch statuses, and expect the exact event the master will act on.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from support.k8s_emulator import EmulatorThread
 from support.k8s_fixtures import EX_ID, JOB_ID, NAMESPACE, Events, make_execution
-from teraslice_k8s.backend.base import BackendEvent, EventKind
+from teraslice_k8s.backend.base import BackendEvent, EventKind, PodWait, StartState
 from teraslice_k8s.kubernetes.backend import KubernetesBackend
 from teraslice_k8s.kubernetes.render import worker_execution
 from teraslice_k8s.models.config import SysConfig
@@ -125,8 +126,16 @@ def test_unschedulable_pod_says_why_it_is_pending(
     emulator.apply(
         "v1/pods", NAMESPACE, pod(WORKER_POD, "worker", {"phase": "Pending", "conditions": [condition]})
     )
+    reason = f"pod {WORKER_POD}: Unschedulable: {message}"
+    created = emulator.objects()["batch/v1/jobs", NAMESPACE, JOB_NAME]["metadata"]["creationTimestamp"]
     assert events.next() == BackendEvent(
-        EX_ID, EventKind.PENDING, f"pod {WORKER_POD}: Unschedulable: {message}"
+        EX_ID,
+        EventKind.PENDING,
+        reason,
+        start=StartState(
+            waiting=(PodWait("worker", WORKER_POD, reason),),
+            allocated_at=datetime.fromisoformat(created.replace("Z", "+00:00")),
+        ),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
@@ -66,10 +67,41 @@ class EventKind(StrEnum):
     CONTROLLER_SUCCEEDED = "controller_succeeded"
     #: The controller process failed, was evicted, or cannot start (image pull error...).
     CONTROLLER_FAILED = "controller_failed"
-    #: A pod/process is waiting (unschedulable, pulling...); ``reason`` says why.
+    #: What the backend sees of an execution's processes while some wait (unschedulable...):
+    #: ``start`` holds the snapshot, ``reason`` the first waiting pod's reason ("" once none
+    #: waits). Sent when the snapshot changes while something waits, and once when it clears.
     PENDING = "pending"
     #: Every process of the execution is gone.
     GONE = "gone"
+
+
+#: The role of an execution's process, as :class:`PodWait` names it.
+Role = Literal["execution_controller", "worker"]
+
+
+@dataclass(frozen=True, slots=True)
+class PodWait:
+    """One process (pod) of an execution that is waiting to run, and why in the backend's words
+    (``'pod <name>: Unschedulable: <message>'``)."""
+
+    role: Role
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartState:
+    """An observation of an execution's processes, sent with ``PENDING`` events.
+
+    ``waiting`` lists controller pods first, then workers, each by name. ``allocated_at`` is
+    when the backend created the execution's controller (``None`` if it does not know), so a
+    master that restarted can still count from allocation.
+    """
+
+    waiting: tuple[PodWait, ...] = ()
+    controller_running: bool = False
+    workers_running: int = 0
+    allocated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +109,8 @@ class BackendEvent:
     ex_id: str
     kind: EventKind
     reason: str = ""
+    #: With ``PENDING`` events of backends that observe start-up in detail (Kubernetes).
+    start: StartState | None = None
 
 
 EventListener = Callable[[BackendEvent], None]

@@ -17,13 +17,18 @@ Composes :mod:`~teraslice_k8s.kubernetes.render` (manifests) with
 - Scaling never goes below 0 workers (refused with a clear error).
 - The master reaches a controller it cannot connect to directly (the master runs outside the
   cluster) through the API server's service proxy (:meth:`KubernetesBackend.call_controller`).
-- Pods and Jobs are watched: a failed / evicted controller, an image pull error, a crash loop
-  or an unschedulable pod are reported as :class:`~teraslice_k8s.backend.base.BackendEvent`s with
-  the Kubernetes reason.
+- Pods and Jobs are watched: a failed / evicted controller, an image pull error or a crash loop
+  are reported as :class:`~teraslice_k8s.backend.base.BackendEvent`s with the Kubernetes reason.
+  While any pod of an execution waits (unschedulable, a container that cannot be created), each
+  change of its pods is reported as a ``PENDING`` event carrying a
+  :class:`~teraslice_k8s.backend.base.StartState` (which pods wait and why, controller first;
+  what runs; when the controller Job was created), and once more when nothing waits any longer.
+  What to do about it (``_pendingReason``, failing after ``slicer_timeout``) is the master's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -39,6 +44,7 @@ from teraslice_k8s.backend.base import (
     EventKind,
     EventListener,
     ScaleAction,
+    StartState,
     check_worker_count,
     new_worker_total,
 )
@@ -50,7 +56,6 @@ from teraslice_k8s.kubernetes.api import (
 )
 from teraslice_k8s.kubernetes.errors import AlreadyExists, KubeError, NotFound
 from teraslice_k8s.kubernetes.names import (
-    COMPONENT_LABEL,
     EX_ID_LABEL,
     INSTANCE_LABEL,
     Component,
@@ -59,6 +64,8 @@ from teraslice_k8s.kubernetes.names import (
     label_value,
     selector_for,
 )
+from teraslice_k8s.kubernetes.observation import CONTROLLER, WORKER, observe, start_state
+from teraslice_k8s.kubernetes.observation import labels_of as _labels
 from teraslice_k8s.kubernetes.render import (
     OwnerRef,
     execution_names,
@@ -70,23 +77,6 @@ from teraslice_k8s.kubernetes.state import CacheSettings, ObjectCache, gen_clust
 from teraslice_k8s.models.config import SysConfig
 
 log = logging.getLogger(__name__)
-
-CONTROLLER: Component = "execution_controller"
-WORKER: Component = "worker"
-
-#: Container waiting reasons that will not resolve by themselves: the execution has failed.
-FATAL_WAITING_REASONS = frozenset(
-    {
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
-        "CrashLoopBackOff",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-    }
-)
-#: Of those, the ones that are fatal for worker pods too (the Deployment cannot fix them either).
-FATAL_WORKER_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
 
 #: How long :meth:`KubernetesBackend.start` waits for the first list of each kind.
 INITIAL_SYNC_TIMEOUT = 10.0
@@ -123,6 +113,9 @@ class KubernetesBackend:
         #: Ex ids whose objects this backend deleted and that the API server may still list
         #: (ReplicaSets and Services are not cached; the caches may lag): see execution_ids().
         self._deleting: set[str] = set()
+        #: ex_id -> the last StartState reported, while some pod of the execution waits.
+        self._start_states: dict[str, StartState] = {}
+        self._report_lock = threading.Lock()
         self._started = False
 
     # ------------------------------------------------------------------------------ lifecycle
@@ -401,11 +394,41 @@ class KubernetesBackend:
             # The caches only: no API call on the watch thread (the master's stop check asks
             # execution_ids(), which also looks at what the caches do not hold).
             if ex_id not in self._cached_ids():
+                with self._lock:
+                    self._start_states.pop(ex_id, None)
                 self._emit(BackendEvent(ex_id, EventKind.GONE))
-            return
-        event = observe(kind, new)
-        if event is not None:
-            self._emit(BackendEvent(ex_id, event[0], event[1]))
+                return
+        else:
+            event = observe(kind, new)
+            if event is not None:
+                self._emit(BackendEvent(ex_id, event[0], event[1]))
+        if kind in (Kind.POD, Kind.JOB):  # the Job: allocated_at (its cache may sync last)
+            self._report_start(ex_id)
+
+    def _report_start(self, ex_id: str) -> None:
+        """Send a ``PENDING`` event if the execution's start state changed while a pod waits,
+        or if nothing waits any more after something did. Serialised (the pod and Job cache
+        threads both call this), so an execution's snapshots reach the listener in order."""
+        with self._report_lock:
+            state = self._start_state(ex_id)
+            with self._lock:
+                last = self._start_states.get(ex_id)
+                if last is not None and state.allocated_at is None:
+                    # Allocation time stays what it was when the Job goes (stop, GC).
+                    state = dataclasses.replace(state, allocated_at=last.allocated_at)
+                if state == last or (not state.waiting and last is None):
+                    return
+                if state.waiting:
+                    self._start_states[ex_id] = state
+                else:
+                    del self._start_states[ex_id]
+            listener = self._listener
+            if listener is not None:
+                reason = state.waiting[0].reason if state.waiting else ""
+                listener(BackendEvent(ex_id, EventKind.PENDING, reason, start=state))
+
+    def _start_state(self, ex_id: str) -> StartState:
+        return start_state(ex_id, self._caches[Kind.POD].items(), self._caches[Kind.JOB].items())
 
     def _emit(self, event: BackendEvent) -> None:
         with self._lock:
@@ -416,70 +439,3 @@ class KubernetesBackend:
         listener = self._listener
         if listener is not None:
             listener(event)
-
-
-def observe(kind: Kind, obj: Mapping[str, Any]) -> tuple[EventKind, str] | None:
-    """The event a changed pod or Job means for its execution (``None``: nothing to report)."""
-    name = obj.get("metadata", {}).get("name", "?")
-    status = obj.get("status") or {}
-    component = _labels(obj).get(COMPONENT_LABEL)
-    if kind is Kind.JOB:
-        for condition in status.get("conditions") or []:
-            if condition.get("status") != "True":
-                continue
-            if condition.get("type") in ("Complete", "SuccessCriteriaMet"):
-                return EventKind.CONTROLLER_SUCCEEDED, ""
-            if condition.get("type") in ("Failed", "FailureTarget"):
-                return EventKind.CONTROLLER_FAILED, _reason(
-                    f"job {name}", condition.get("reason") or "Failed", condition.get("message")
-                )
-        if int(status.get("succeeded") or 0) > 0:
-            return EventKind.CONTROLLER_SUCCEEDED, ""
-        return None
-    if kind is not Kind.POD:
-        return None
-    controller = component == CONTROLLER
-    phase = status.get("phase")
-    if controller and phase == "Failed":
-        reason = status.get("reason") or "Failed"
-        message = status.get("message") or _terminated_detail(status)
-        return EventKind.CONTROLLER_FAILED, _reason(f"pod {name}", reason, message)
-    fatal = FATAL_WAITING_REASONS if controller else FATAL_WORKER_REASONS
-    for container in _container_statuses(status):
-        waiting = (container.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") in fatal:
-            return EventKind.CONTROLLER_FAILED, _reason(
-                f"pod {name}", waiting["reason"], waiting.get("message")
-            )
-    if phase == "Pending":
-        for condition in status.get("conditions") or []:
-            if (
-                condition.get("type") == "PodScheduled"
-                and condition.get("status") == "False"
-                and condition.get("reason") == "Unschedulable"
-            ):
-                return EventKind.PENDING, _reason(f"pod {name}", "Unschedulable", condition.get("message"))
-    return None
-
-
-def _reason(subject: str, reason: str, message: Any) -> str:
-    return f"{subject}: {reason}: {message}" if message else f"{subject}: {reason}"
-
-
-def _terminated_detail(status: Mapping[str, Any]) -> str:
-    for container in _container_statuses(status):
-        terminated = (container.get("state") or {}).get("terminated")
-        if terminated:
-            detail = f"container {container.get('name')} exited with code {terminated.get('exitCode')}"
-            if terminated.get("reason"):
-                detail += f" ({terminated['reason']})"
-            return detail
-    return ""
-
-
-def _container_statuses(status: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
-
-
-def _labels(obj: Mapping[str, Any]) -> dict[str, str]:
-    return dict((obj.get("metadata") or {}).get("labels") or {})

@@ -8,7 +8,9 @@ and handled on the lifecycle thread, which re-reads the execution first:
   the backend's reason in ``_failureReason``; then its objects are removed.
 - ``GONE``: a ``stopping`` execution becomes ``stopped`` once the stop check agrees (below);
   another living one (past scheduling) becomes ``failed``.
-- ``PENDING``: the reason is stored as ``_pendingReason``; the status does not change.
+- ``PENDING``: :mod:`~teraslice_k8s.master.pending` stores ``_pendingReason`` (controller pod
+  first) and times the start: an execution that cannot start within ``slicer_timeout`` of its
+  allocation becomes ``failed`` with the pod's reason, and its objects are removed.
 
 Stop flow (:meth:`Lifecycle.request_stop`, one state machine for every backend, see
 docs/execution-lifecycle.md): ``-> stopping``, ``backend.stop_execution``, then ``-> stopped``
@@ -35,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 from teraslice_k8s.backend.base import Backend, BackendEvent, EventKind
 from teraslice_k8s.master.allocator import Allocator
+from teraslice_k8s.master.pending import PendingWatch
 from teraslice_k8s.master.settings import MasterSettings
 from teraslice_k8s.models.execution import (
     LIVING_STATUSES,
@@ -100,6 +103,8 @@ class Lifecycle:
         self._generation = 0
         self._next_reap = 0.0
         self._thread: threading.Thread | None = None
+        #: Fails executions whose processes cannot start within slicer_timeout.
+        self.pending = PendingWatch(store, settings, now=now, fail=self._fail_start)
 
     # -- thread ---------------------------------------------------------------------------
 
@@ -138,6 +143,7 @@ class Lifecycle:
                 timeout = max(0.0, self._next_reap - time.monotonic())
                 if self._stopping:
                     timeout = min(timeout, poll)
+                timeout = min(timeout, self.pending.wait_seconds())
                 self._cond.wait_for(lambda: self._closed or bool(self._events) or self._stops_added, timeout)
                 if self._closed:
                     return
@@ -149,6 +155,7 @@ class Lifecycle:
                 for event in events:
                     self._guarded(self.handle, event)
                 self._guarded(self.check_stops)
+                self._guarded(self.pending.check)
                 if time.monotonic() >= self._next_reap:
                     self._next_reap = time.monotonic() + self._settings.shutdown_timeout_ms / 1000
                     self._guarded(self.reap)
@@ -183,8 +190,7 @@ class Lifecycle:
             return
         status = execution["_status"]
         if event.kind == EventKind.PENDING:
-            if status in LIVING_STATUSES:
-                self._store.update_execution(ex_id, {"_pendingReason": event.reason})
+            self.pending.handle(execution, event)
             return
         if event.kind == EventKind.GONE:
             if status == ExStatus.STOPPING:
@@ -214,6 +220,11 @@ class Lifecycle:
         except InvalidTransition as err:
             log.info("execution %s not marked failed: %s", ex_id, err)
         self._changed()
+
+    def _fail_start(self, ex_id: str, reason: str) -> None:
+        """The start watchdog's verdict: ``failed`` with ``reason``, then remove its objects."""
+        self._fail(ex_id, reason)
+        self._stop_backend(ex_id, force=False)
 
     def _mark_stopped(self, ex_id: str, cause: str) -> None:
         with self._cond:

@@ -27,6 +27,9 @@ class MasterSettings:
     stop_poll_ms: int = 1_000
     #: Timeout of one ``/analytics`` call when listing controllers.
     analytics_timeout_ms: int = 2_000
+    #: How long after allocation an execution's controller may wait to run (and its workers
+    #: to be scheduled) before the master fails it (:mod:`~teraslice_k8s.master.pending`).
+    slicer_timeout_ms: int = 180_000
 
     @classmethod
     def from_config(cls, config: SysConfig) -> MasterSettings:
@@ -38,6 +41,7 @@ class MasterSettings:
             shutdown_timeout_ms=ts.shutdown_timeout,
             action_timeout_ms=ts.action_timeout,
             network_latency_buffer_ms=ts.network_latency_buffer,
+            slicer_timeout_ms=ts.slicer_timeout,
         )
 
     @property
