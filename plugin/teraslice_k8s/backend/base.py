@@ -13,7 +13,7 @@ Any exception there -> the master sets ``failed`` and calls ``stop_execution(ex_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -170,3 +170,17 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class StateVersioned(Protocol):
+    """Optional for a :class:`Backend`: say, cheaply, whether :meth:`Backend.cluster_state` changed.
+
+    ``state_version()`` returns a value that differs whenever ``cluster_state()`` would answer
+    differently (a process joined or left, ...); the API keys its rendered ``/cluster/state``
+    by it (found with ``getattr``), so a change shows on the next request. Without it a
+    rendered state is reused for at most ``CLUSTER_STATE_TTL``. Implemented by the local
+    backend (read live from its processes); a Kubernetes backend can return its pod
+    ``ObjectCache.generation``.
+    """
+
+    def state_version(self) -> Hashable: ...
