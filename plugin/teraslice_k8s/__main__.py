@@ -7,8 +7,8 @@ starts that process, exactly as the rendered manifests expect; otherwise it is t
 import os
 import sys
 
-from teraslice_k8s.cli import main
+from teraslice_k8s.cli import entrypoint, main
 
 if len(sys.argv) == 1 and os.environ.get("NODE_TYPE"):
     sys.exit(main(["node"]))
-sys.exit(main())
+entrypoint()

@@ -4,7 +4,8 @@ Each subcommand lives in its own module here and exposes ``register(subparsers)`
 its parser and sets ``handler`` (a ``(argparse.Namespace) -> int`` returning the exit code).
 Modules import their heavy dependencies inside the handler so ``--help`` stays fast.
 
-Exit codes: 0 success, 1 the operation failed, 2 invalid input (messages on stderr).
+Exit codes: 0 success, 1 the operation failed, 2 invalid input (messages on stderr), 141 the
+reader of stdout went away (as tools killed by SIGPIPE; no traceback).
 """
 
 from __future__ import annotations
@@ -44,5 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def entrypoint() -> None:  # pragma: no cover - thin wrapper for console scripts
-    sys.exit(main())
+def entrypoint(argv: Sequence[str] | None = None) -> None:
+    """The console script: :func:`main`, ending quietly when stdout's reader goes away
+    (``teraslice-k8s ex list --json | head -3``)."""
+    from teraslice_k8s.cli.output import exit_on_closed_stdout
+
+    sys.exit(exit_on_closed_stdout(lambda: main(argv)))

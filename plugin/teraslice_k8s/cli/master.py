@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Any
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
+from teraslice_k8s.logs import FORMAT_ENV, FORMATS, LEVEL_NAMES
 
 
 def register(sub: Any) -> None:
@@ -26,30 +27,57 @@ def register(sub: Any) -> None:
         help="serve the Teraslice-compatible master API",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
-    parser.add_argument("--config", "-c", required=True, help="teraslice.yaml")
+    parser.add_argument("--config", "-c", required=True, help="the cluster config file (teraslice.yaml)")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, help="port (default: teraslice.port, 5678)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (outside a pod; default $KUBECONFIG)")
     parser.add_argument("--context", help="kubeconfig context")
     parser.add_argument("--kube-api-url", help="plain Kubernetes API URL without credentials (kubectl proxy)")
-    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    parser.add_argument(
+        "--log-level",
+        choices=(*LEVEL_NAMES, "warning"),
+        help="log level (default: terafoundation.log_level, info)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        help=f"text lines or json (bunyan) records, also for the processes it starts "
+        f"(default: ${FORMAT_ENV}, terafoundation.log_format, text)",
+    )
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log one line per API request (default: teraslice.api_access_log, off)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from teraslice_k8s import logs
+    from teraslice_k8s.cli.output import config_error_lines
     from teraslice_k8s.errors import TerasliceError, ValidationError
     from teraslice_k8s.master.server import MasterServer, build_service
     from teraslice_k8s.models.config import load_config
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         config = load_config(args.config)
     except ValidationError as err:
-        for line in err.lines:
-            print(f"{args.config}: {line}", file=sys.stderr)
+        for line in config_error_lines(args.config, err):
+            print(line, file=sys.stderr)
         return 2
+    if args.log_format:
+        # The execution controllers and workers the local backend starts inherit it.
+        os.environ[FORMAT_ENV] = args.log_format
+    configured_level = config.terafoundation.log_level
+    access_log = args.access_log or config.teraslice.api_access_log
+    logs.configure(
+        args.log_level or (configured_level if isinstance(configured_level, str) else "info"),
+        assignment="cluster_master",
+        fmt=logs.resolve_format(args.log_format, config.terafoundation.log_format),
+        name=config.teraslice.name,
+        access_log=access_log,
+    )
+    log = logging.getLogger(__name__)
     port = args.port if args.port is not None else config.teraslice.port
     try:
         service = build_service(
@@ -60,19 +88,19 @@ def run(args: argparse.Namespace) -> int:
             kube_api_url=args.kube_api_url,
         )
     except ValidationError as err:
-        for line in err.lines:
-            print(f"{args.config}: {line}", file=sys.stderr)
+        for line in config_error_lines(args.config, err):
+            print(line, file=sys.stderr)
         return 2
     except (TerasliceError, OSError) as err:
-        print(f"cannot start the master: {err}", file=sys.stderr)
+        log.error("cannot start the master: %s", err)
         return 1
     try:
-        server = MasterServer(service, args.host, port, log_level=args.log_level)
+        server = MasterServer(service, args.host, port, access_log=access_log)
     except OSError as err:
         service.close()
-        print(f"cannot listen on {args.host}:{port}: {err}", file=sys.stderr)
+        log.error("cannot listen on %s:%s: %s", args.host, port, err)
         return 1
-    logging.getLogger(__name__).info(
+    log.info(
         "teraslice master %s (%s) listening on %s:%s",
         config.teraslice.name,
         config.teraslice.cluster_manager_type,
@@ -82,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         server.run()
     except TerasliceError as err:
-        print(f"the master stopped: {err}", file=sys.stderr)
+        log.error("the master stopped: %s", err)
         return 1
+    log.info("teraslice master %s stopped", config.teraslice.name)
     return 0

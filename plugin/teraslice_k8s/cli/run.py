@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from teraslice_k8s.logs import FORMAT_ENV, FORMATS, LEVEL_NAMES
+
 DEFAULT_DATA_DIR = ".teraslice"
 
 
@@ -37,14 +39,55 @@ def register(sub: Any) -> None:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     parser.add_argument("job", help="job file (JSON)")
-    parser.add_argument("--config", help="teraslice.yaml (default: local mode, SQLite under --data-dir)")
+    parser.add_argument(
+        "--config",
+        help="cluster config file, teraslice.yaml (default: local mode, SQLite under --data-dir; "
+        "a config without teraslice.storage.path keeps its SQLite file under --data-dir too)",
+    )
     parser.add_argument("--workers", type=int, help="override the job's worker count")
     parser.add_argument(
-        "--data-dir", default=DEFAULT_DATA_DIR, help=f"state and logs directory (default {DEFAULT_DATA_DIR})"
+        "--data-dir",
+        default=DEFAULT_DATA_DIR,
+        help=f"directory of the state (state.sqlite) and the process logs (logs/<ex_id>/) "
+        f"(default {DEFAULT_DATA_DIR})",
     )
     parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--log-level",
+        choices=LEVEL_NAMES,
+        default="warn",
+        help="level of this command's own log lines on stderr (default warn; the controller and "
+        "workers log at terafoundation.log_level into their log files)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        help=f"text lines or json (bunyan) records, for this command and the processes it starts "
+        f"(default: ${FORMAT_ENV}, terafoundation.log_format, text)",
+    )
     parser.set_defaults(handler=run)
+
+
+def _sqlite_without_path(config: Any) -> bool:
+    storage = config.teraslice.storage
+    return storage.type in (None, "sqlite") and "path" not in storage.model_fields_set
+
+
+def _config_with_state_in(data_dir: Path, config_path: Path) -> Path:
+    """A copy of the config file in ``data_dir`` with ``teraslice.storage.path`` set to
+    ``<data_dir>/state.sqlite`` (the execution controller reads the file, so the file changes)."""
+    import yaml
+
+    data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    teraslice = data.setdefault("teraslice", {}) or {}
+    data["teraslice"] = teraslice
+    storage = teraslice.get("storage") or {}
+    teraslice["storage"] = {**storage, "path": str((data_dir / "state.sqlite").resolve())}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    copy = data_dir / "teraslice.yaml"
+    copy.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return copy
 
 
 def _problem_exit(lines: Sequence[str], prefix: str = "") -> int:
@@ -54,8 +97,12 @@ def _problem_exit(lines: Sequence[str], prefix: str = "") -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     import yaml
 
+    from teraslice_k8s import logs
+    from teraslice_k8s.cli.output import config_error_lines
     from teraslice_k8s.errors import ValidationError
     from teraslice_k8s.models.config import load_config, parse_config
     from teraslice_k8s.models.job import validate_job
@@ -76,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
         if args.config:
             config_path = Path(args.config)
             config = load_config(config_path)
+            if _sqlite_without_path(config):
+                # Not the working directory: the state belongs under --data-dir with the logs.
+                config_path = _config_with_state_in(data_dir, config_path)
+                config = load_config(config_path)
         else:
             data_dir.mkdir(parents=True, exist_ok=True)
             config_data = {
@@ -87,9 +138,19 @@ def run(args: argparse.Namespace) -> int:
             config = parse_config(config_data)
             config_path = data_dir / "teraslice.yaml"
             config_path.write_text(yaml.safe_dump(config_data), encoding="utf-8")
+    except ValidationError as exc:
+        return _problem_exit(config_error_lines(args.config, exc))
+    try:
         validated = validate_job(raw, config, op_validator=validate_operations)
     except ValidationError as exc:
-        return _problem_exit(exc.lines, f"{args.job}: " if not args.config else "")
+        return _problem_exit(exc.lines, f"{args.job}: ")
+    try:
+        log_format = logs.resolve_format(args.log_format, config.terafoundation.log_format)
+    except ValueError as exc:
+        return _problem_exit([str(exc)])
+    # The execution controller and workers inherit the format.
+    os.environ[FORMAT_ENV] = log_format
+    logs.configure(args.log_level, assignment="run", fmt=log_format, name=config.teraslice.name)
     return _Runner(
         args,
         config=config,
@@ -119,6 +180,9 @@ class _Runner:
         self.validated = validated
         self.events: queue.Queue[Any] = queue.Queue()
         self.interrupted = False
+        #: The run's clock: the progress bar and the summary compute records/s from both.
+        self.started = time.monotonic()
+        self.duration = 0.0
 
     def run(self) -> int:
         from teraslice_k8s.backend.local import LocalBackend
@@ -139,7 +203,7 @@ class _Runner:
         )
         backend.start(self.events.put)
         previous = {sig: signal.signal(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-        started = time.monotonic()
+        self.started = time.monotonic()
         try:
             Allocator(store, backend).allocate(self.ex_id)
             final = self._follow(store, backend)
@@ -147,8 +211,7 @@ class _Runner:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             backend.close()
-        duration = time.monotonic() - started
-        code = self._summary(store, final, duration)
+        code = self._summary(store, final, self.duration)
         store.close()
         return code
 
@@ -168,7 +231,9 @@ class _Runner:
         from teraslice_k8s.models.execution import ExStatus, InvalidTransition, is_terminal
 
         # Records printed by workers would tear the live progress bar apart.
-        progress = _Progress(self.validated, enabled=not (self.args.no_progress or self.prints_records))
+        progress = _Progress(
+            self.validated, enabled=not (self.args.no_progress or self.prints_records), started=self.started
+        )
         controller_exit: Any = None
         stop_sent = False
         with progress:
@@ -207,6 +272,9 @@ class _Runner:
                     with contextlib.suppress(InvalidTransition):
                         store.set_status(self.ex_id, ExStatus.STOPPING)
                     backend.stop_execution(self.ex_id)
+            # The last line of the bar shows what the summary will: the same records and time.
+            self.duration = time.monotonic() - self.started
+            progress.update(store.get_execution(self.ex_id), elapsed=self.duration)
         ex = store.get_execution(self.ex_id)
         if controller_exit is not None and controller_exit.kind == EventKind.CONTROLLER_FAILED:
             if not is_terminal(str(ex["_status"])):
@@ -236,21 +304,24 @@ class _Runner:
             "slices_failed": failed,
             "records": records,
             "duration_s": round(duration, 3),
-            "records_per_second": round(records / duration) if duration > 0 else 0,
+            "records_per_second": _rate(records, duration),
             "errors": ex.get("_failureReason") or "",
             "logs": str((self.data_dir / "logs" / self.ex_id).resolve()),
         }
         if self.args.json:
             print(json.dumps(summary))
         else:
-            from rich.console import Console
             from rich.table import Table
 
+            from teraslice_k8s.cli.output import console
+
             table = Table(title=f"Execution {self.ex_id}", show_header=False)
+            table.add_column(overflow="fold")
+            table.add_column(overflow="fold")
             for key, value in summary.items():
                 shown = f"{value:,}" if key in {"records_per_second", "records"} else str(value)
                 table.add_row(key.replace("_", " "), shown)
-            Console().print(table)
+            console().print(table)
         return 0 if ex.get("_status") == "completed" else 1
 
 
@@ -267,7 +338,7 @@ class _Progress:
     """Rich progress bar: slices processed, records, records/s (from ``_slicer_stats`` /
     the controller's ``/analytics``)."""
 
-    def __init__(self, job: dict[str, Any], *, enabled: bool) -> None:
+    def __init__(self, job: dict[str, Any], *, enabled: bool, started: float) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.enabled = enabled
@@ -284,7 +355,7 @@ class _Progress:
         )
         self.task = self.progress.add_task(str(job.get("name", "job")), total=self.total, slices=0, rate="-")
         self.client: Any = None
-        self.started = time.monotonic()
+        self.started = started
 
     def __enter__(self) -> _Progress:
         import httpx
@@ -298,24 +369,32 @@ class _Progress:
         if self.client is not None:
             self.client.close()
 
-    def update(self, ex: dict[str, Any]) -> None:
+    def update(self, ex: dict[str, Any], elapsed: float | None = None) -> None:
+        """Show ``ex``'s progress; ``elapsed``: the run's final duration (the stored stats are
+        final then), else the time since the run started and the controller's live stats."""
         from rich.markup import escape
 
         stats = ex.get("_slicer_stats") or {}
         host, port = ex.get("slicer_hostname"), ex.get("slicer_port")
-        if self.enabled and host and port and ex.get("_status") in ("running", "recovering", "failing"):
+        live = ex.get("_status") in ("running", "recovering", "failing")
+        if self.enabled and elapsed is None and host and port and live:
             # The controller may be starting or gone: then keep the stored stats.
             with contextlib.suppress(Exception):
                 stats = self.client.get(f"http://{host}:{port}/analytics").json()
         records = int(stats.get("records", 0) or 0)
-        elapsed = max(time.monotonic() - self.started, 1e-6)
+        seconds = elapsed if elapsed is not None else time.monotonic() - self.started
         self.progress.update(
             self.task,
             completed=records,
             slices=int(stats.get("processed", 0) or 0),
-            rate=f"{records / elapsed:,.0f}",
+            rate=f"{_rate(records, seconds):,}",
             description=escape(f"{ex.get('name', 'job')} [{ex.get('_status')}]"),
         )
+
+
+def _rate(records: int, seconds: float) -> int:
+    """Records per second as both the progress bar and the summary print it."""
+    return round(records / seconds) if seconds > 0 else 0
 
 
 def _expected_records(job: dict[str, Any]) -> int | None:

@@ -199,6 +199,8 @@ class Lifecycle:
             elif status in LIVING_STATUSES and status not in _ALLOCATING:
                 self._fail(ex_id, event.reason or f"all processes of execution {ex_id} are gone")
             return
+        if is_terminal(status) and status != ExStatus.STOPPED:
+            _log_finished(execution)
         # The controller ended (its Job completed or failed). Mid-allocation (`scheduling`) the
         # failure is recorded too; the allocator then sees the refused transition and cleans up.
         if status in LIVING_STATUSES and status not in (ExStatus.STOPPING, ExStatus.PENDING):
@@ -435,3 +437,24 @@ class Lifecycle:
             report.deleted,
         )
         return report
+
+
+def _log_finished(execution: Record) -> None:
+    """The line that says an execution's controller ended with the status it wrote."""
+    stats = execution.get("_slicer_stats") or {}
+    done = (
+        f"{stats.get('processed', 0)} slices processed, {stats.get('failed', 0)} failed, "
+        f"{stats.get('records', 0)} records"
+    )
+    lines = str(execution.get("_failureReason") or "").strip().splitlines()
+    reason = f": {lines[0]}" if lines else ""
+    log.log(
+        logging.INFO if execution["_status"] == ExStatus.COMPLETED else logging.WARNING,
+        "execution %s of job %s (%s) %s (%s)%s",
+        execution["ex_id"],
+        execution.get("job_id"),
+        execution.get("name", ""),
+        execution["_status"],
+        done,
+        reason,
+    )

@@ -33,9 +33,9 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from teraslice_k8s.logs import set_level
 from teraslice_k8s.models.execution import RUNNING_STATUSES, ExStatus, InvalidTransition, is_terminal
 from teraslice_k8s.runtime.analytics import ExecutionAnalytics
-from teraslice_k8s.runtime.logs import set_level
 from teraslice_k8s.runtime.metrics import JobMetrics, start_metrics
 from teraslice_k8s.runtime.operations.base import OpContext, Slicer
 from teraslice_k8s.runtime.pipeline import build_reader, operation_names
@@ -130,8 +130,9 @@ class ExecutionController:
     async def _set_status(self, status: str, fields: Mapping[str, Any] | None = None) -> Record:
         async with self._status_lock:
             record = await asyncio.to_thread(self.store.set_status, self.ex_id, status, fields)
-            self.status = status
-            return record
+            previous, self.status = self.status, status
+        _log_status(self.ex_id, previous, status, fields or {})
+        return record
 
     # -- ControllerHooks --
 
@@ -156,6 +157,12 @@ class ExecutionController:
         if old is not None and old is not conn:
             self._requeue_lost(conn.worker_id)
         self.connections[conn.worker_id] = conn
+        log.info(
+            "worker %s %s (%d connected)",
+            conn.worker_id,
+            "reconnected" if old is not None else "joined",
+            len(self.connections),
+        )
         self.scheduler.worker_connected(conn.worker_id)
         self._worker_seen.set()
         self._worker_back.set()
@@ -168,6 +175,7 @@ class ExecutionController:
         if self.connections.get(conn.worker_id) is not conn:
             return  # an older connection of a worker that already reconnected
         del self.connections[conn.worker_id]
+        log.info("worker %s left (%d connected)", conn.worker_id, len(self.connections))
         self._acks.pop(conn.worker_id, None)
         self._requeue_lost(conn.worker_id)
         if self.scheduler.online_workers == 0:
@@ -705,6 +713,22 @@ async def _first_of(*events: asyncio.Event) -> None:
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+def _log_status(ex_id: str, previous: str, status: str, fields: Mapping[str, Any]) -> None:
+    """One INFO line per status this controller writes, with the reason and, when the
+    execution ends, what it processed."""
+    details = []
+    if fields.get("_failureReason"):
+        details.append(_first_line(str(fields["_failureReason"])))
+    stats = fields.get("_slicer_stats") or {}
+    if is_terminal(status) and stats:
+        details.append(
+            f"{stats.get('processed', 0)} slices processed, {stats.get('failed', 0)} failed, "
+            f"{stats.get('records', 0)} records"
+        )
+    suffix = f" ({'; '.join(details)})" if details else ""
+    log.info("execution %s: %s -> %s%s", ex_id, previous or "initializing", status, suffix)
 
 
 def _first_line(text: str | None) -> str:

@@ -51,7 +51,7 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
         )
         return 2
 
-    from teraslice_k8s.runtime import logs
+    from teraslice_k8s import logs
     from teraslice_k8s.runtime.pipeline import check_operations
     from teraslice_k8s.runtime.settings import RuntimeSettings, decode_execution
 
@@ -59,19 +59,31 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
         config = load_node_config(config_path or env.get("TERAFOUNDATION_CONFIG"))
         execution = decode_execution(env)
         check_operations(execution)
+        log_format = logs.resolve_format(None, config.terafoundation.log_format, env)
     except ValidationError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return 2
+    except ValueError as exc:  # $TERASLICE_LOG_FORMAT
+        print(exc, file=sys.stderr)
+        return 2
     settings = RuntimeSettings.from_config(config, execution)
-    logs.configure(settings.log_level, f"{node_type}[{str(execution['ex_id'])[:8]}]")
+    logs.configure(
+        settings.log_level,
+        assignment=node_type,
+        fmt=log_format,
+        name=config.teraslice.name,
+        context={"ex_id": execution.get("ex_id"), "job_id": execution.get("job_id")},
+    )
     parent_pid = env.get(PARENT_PID_ENV, "")
     if parent_pid.isdigit():
         terminate_when_orphaned(int(parent_pid))
     if node_type == "worker":
         from teraslice_k8s.runtime.worker import Worker
 
-        return asyncio.run(Worker(execution, settings).run())
+        worker = Worker(execution, settings)
+        logs.set_context(worker_id=worker.worker_id)
+        return asyncio.run(worker.run())
     return asyncio.run(_run_controller(config, execution, settings))
 
 

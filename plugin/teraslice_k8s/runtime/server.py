@@ -136,6 +136,8 @@ class ControllerServer:
             build_app(hooks),
             host=host,
             port=port,
+            # No uvicorn logging config: its warnings go to teraslice_k8s.logs's handler.
+            log_config=None,
             log_level="warning",
             access_log=False,
             lifespan="off",

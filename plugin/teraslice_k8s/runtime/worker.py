@@ -29,7 +29,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from teraslice_k8s.runtime.logs import set_level
+from teraslice_k8s.logs import set_level
 from teraslice_k8s.runtime.metrics import JobMetrics, start_metrics
 from teraslice_k8s.runtime.operations.base import Batch, OpContext, Processor, Reader
 from teraslice_k8s.runtime.pipeline import build_processors, build_reader
@@ -98,7 +98,9 @@ class Worker:
         # while slices allocate millions of short-lived records.
         gc.freeze()
         try:
-            return await self._connection_loop()
+            code = await self._connection_loop()
+            log.info("worker %s done: %d slices processed", self.worker_id, self.slices_done)
+            return code
         except ControllerGone as exc:
             log.error("%s", exc)
             return 1
@@ -124,6 +126,12 @@ class Worker:
                     ping_interval=ping_interval,
                     ping_timeout=ping_timeout,
                 ) as ws:
+                    log.info(
+                        "worker %s %s the execution controller at %s",
+                        self.worker_id,
+                        "reconnected to" if connected_once else "connected to",
+                        self.url,
+                    )
                     connected_once = True
                     delay = FIRST_CONNECT_DELAY
                     done = await self._session(ws)
@@ -215,9 +223,12 @@ class Worker:
                 times.append(round((time.perf_counter() - t0) * 1000))
                 sizes.append(len(batch))
                 memory.append(_rss() - rss)
-        except Exception:
+        except Exception as exc:
             error = traceback.format_exc()
-            log.error("slice %s failed: %s", slice_msg.get("slice_id"), error)
+            # One line naming the error; the traceback goes with it (text) or in "err" (json).
+            log.error(
+                "slice %s failed: %s: %s", slice_msg.get("slice_id"), type(exc).__name__, exc, exc_info=True
+            )
         finally:
             self.busy = False
         self.slices_done += 1

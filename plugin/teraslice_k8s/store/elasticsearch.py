@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, TransportError
 
 from teraslice_k8s.store import es_schema as schema
@@ -123,7 +124,12 @@ class ElasticsearchStore:
     def _ensure_indices(
         self, index_settings: Mapping[str, Mapping[str, int]], startup_timeout: float
     ) -> None:
-        deadline = time.monotonic() + startup_timeout
+        """Create the missing indices; while Elasticsearch is unreachable or answers 5xx, retry
+        every 2-4 s (Teraslice's jittered start-up delay) with one warning line per attempt,
+        and give up with a :class:`StoreError` once ``startup_timeout`` seconds have passed."""
+        started = time.monotonic()
+        deadline = started + startup_timeout
+        attempt = 0
         for index in (self.jobs, self.executions, self.state, self.analytics):
             settings = dict(index_settings.get(index.settings_key, {}))
             index_body = {
@@ -132,6 +138,7 @@ class ElasticsearchStore:
             }
             mappings = {"dynamic": False, "properties": dict(index.fields)}
             while True:
+                attempt += 1
                 try:
                     if not self._client.indices.exists(index=index.name):
                         self._client.indices.create(
@@ -141,18 +148,29 @@ class ElasticsearchStore:
                 except ApiError as error:
                     if error.meta.status == 400 and error.error == "resource_already_exists_exception":
                         break
-                    if error.meta.status < 500 or time.monotonic() >= deadline:
+                    if error.meta.status < 500:
                         raise StoreError(f"cannot create index {index.name}: {error}") from error
                     failure: Exception = error
-                except TransportConnectionError as error:
-                    if time.monotonic() >= deadline:
-                        raise StoreError(
-                            f"cannot reach Elasticsearch to create {index.name}: {error}"
-                        ) from error
+                except (TransportConnectionError, ConnectionTimeout) as error:
                     failure = error
-                # Teraslice retries store start-up with a 2-4 s jittered delay.
-                log.warning("creating index %s failed (%s); retrying", index.name, failure)
-                time.sleep(random.uniform(2.0, 4.0))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    what = (
+                        "create index" if isinstance(failure, ApiError) else "reach Elasticsearch to create"
+                    )
+                    raise StoreError(
+                        f"cannot {what} {index.name}: {_one_line(failure)} (gave up after "
+                        f"{time.monotonic() - started:.0f} s, {_attempts(attempt)}: "
+                        "teraslice.storage.startup_timeout)"
+                    ) from failure
+                log.warning(
+                    "Elasticsearch not ready for index %s (attempt %d, %s); retrying for up to %.0f s more",
+                    index.name,
+                    attempt,
+                    _one_line(failure),
+                    left,
+                )
+                time.sleep(min(random.uniform(2.0, 4.0), left))
 
     def close(self) -> None:
         """Close the client if this store owns it (see ``close_client``; idempotent)."""
@@ -375,3 +393,13 @@ class ElasticsearchStore:
     def count_analytics(self, ex_id: str) -> int:
         self._refresh_index(self.analytics)
         return self._count(self.analytics, {"term": {"ex_id": ex_id}})
+
+
+def _one_line(error: Exception) -> str:
+    """An error as one short line: the client's messages can embed a whole urllib3 chain."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt" + ("s" if count > 1 else "")
