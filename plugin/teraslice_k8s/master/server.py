@@ -114,7 +114,13 @@ class MasterServer:
     """Serves ``create_app(service)`` with uvicorn on ``host:port``."""
 
     def __init__(
-        self, service: MasterService, host: str = "0.0.0.0", port: int = 5678, *, log_level: str = "info"
+        self,
+        service: MasterService,
+        host: str = "0.0.0.0",
+        port: int = 5678,
+        *,
+        log_level: str | None = None,
+        access_log: bool = False,
     ):
         self.service = service
         self._socket = bind(host, port)
@@ -124,14 +130,20 @@ class MasterServer:
             create_app(service),
             log_level=log_level,
             lifespan="off",
-            access_log=False,
+            access_log=access_log,
             timeout_graceful_shutdown=5,
+        """``access_log``: uvicorn logs one line per request (through
+        :mod:`teraslice_k8s.logs`, which lets them through at INFO when switched on);
+        ``log_level``: only sets uvicorn's own loggers (tests quieten them with it)."""
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
+            # No uvicorn logging config: its records go to the one handler teraslice_k8s.logs
+            # installs, in the process's format.
+            log_config=None,
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
 

@@ -181,6 +181,15 @@ class MasterService:
     def submit_job(self, body: Any, *, start: bool) -> dict[str, Any]:
         """``POST /jobs``: validate, store the job, and (``start``) create a pending execution."""
         if not isinstance(body, Mapping) or "operations" not in body:
+        source = stored.get("recovered_execution")
+        recovered = f", recovering {source}" if source else ""
+        log.info(
+            "job %s (%s): execution %s created, pending%s",
+            stored["job_id"],
+            stored.get("name", ""),
+            stored["ex_id"],
+            recovered,
+        )
             raise ApiError(400, "No job was posted")
         if "job_id" in body:
             raise ApiError(422, "Job cannot include a job_id on submit")
@@ -197,6 +206,7 @@ class MasterService:
 
     def list_jobs(self, flt: JobFilter, page: Page, ex_fields: Sequence[str] | None = None) -> list[Record]:
         jobs = self.store.list_jobs(flt, page)
+        log.info("job %s (%s) registered", job_id, spec.get("name", ""))
         if ex_fields is not None:
             self._attach_ex(jobs, ex_fields)
         return jobs

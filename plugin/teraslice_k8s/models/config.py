@@ -221,6 +221,9 @@ class TerasliceConfig(_Section):
     name: str = "teracluster"
     cluster_manager_type: Literal["kubernetes", "kubernetesV2", "local"] = "local"
     master: bool = False
+    #: How long a starting process retries an unreachable Elasticsearch (or one answering 5xx)
+    #: before it gives up with an error; one warning line per attempt meanwhile.
+    startup_timeout: Duration = 120_000
     master_hostname: str = "localhost"
     port: Annotated[int, Field(ge=1, le=65535)] = 5678
     hostname: str = Field(default_factory=_first_ipv4)
@@ -246,6 +249,8 @@ class TerasliceConfig(_Section):
     env_vars: dict[EnvName, str] = {}
     cpu: Annotated[Number, Field(ge=0)] | None = None
     memory: Annotated[Number, Field(ge=0)] | None = None
+    #: Ours: the master logs one line per API request (``--access-log`` switches it on too).
+    api_access_log: bool = False
     cpu_execution_controller: Annotated[Number, Field(ge=0)] = DEFAULT_CPU_EXECUTION_CONTROLLER
     memory_execution_controller: Annotated[Number, Field(ge=0)] = DEFAULT_MEMORY_EXECUTION_CONTROLLER
     ephemeral_storage: bool = False
@@ -398,6 +403,9 @@ def parse_config(data: Mapping[str, Any] | None, environ: Mapping[str, str] | No
 
     With ``environ``, ``${NAME}`` references are substituted from it first
     (:func:`substitute_env`); without, ``data`` is taken as already resolved and a ``${...}``
+    #: Ours: ``text`` lines or ``json`` (bunyan records, Teraslice's format) for every process;
+    #: ``--log-format`` and ``$TERASLICE_LOG_FORMAT`` override it.
+    log_format: Literal["text", "json"] = "text"
     stays literal (in-process configs, and tests of the chart's raw output).
     """
     if data is None:
@@ -420,8 +428,10 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     when called) before validation.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        # From the open file, not its text: YAML errors then name the file instead of
+        # "<unicode string>".
+        with Path(path).open(encoding="utf-8") as stream:
+            data = yaml.safe_load(stream)
     except OSError as exc:
         raise ValidationError(
             [Problem("", f"cannot read {path}: {exc.strerror}")], subject="config"

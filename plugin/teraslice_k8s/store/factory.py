@@ -47,7 +47,11 @@ def open_store(config: SysConfig) -> Store:
     client = connector_client(f"terafoundation.connectors.{kind}.{storage.connection}", settings)
     try:
         return ElasticsearchStore(
-            client, config.teraslice.name, index_settings=config.teraslice.index_settings, close_client=True
+            client,
+            config.teraslice.name,
+            index_settings=config.teraslice.index_settings,
+            close_client=True,
+            startup_timeout=storage.startup_timeout / 1000,  # ms, parsed by the model
         )
     except BaseException:
         client.close()
