@@ -104,6 +104,7 @@ def create_app(service: MasterService) -> FastAPI:
     api = APIRouter()
 
     call = _json_call
+    payload_limit = service.settings.payload_limit_bytes
     state_cache = RenderedCache(ttl=CLUSTER_STATE_TTL)
     jobs_cache = RenderedCache(ttl=JOBS_TTL)
 
@@ -146,7 +147,7 @@ def create_app(service: MasterService) -> FastAPI:
     # jobs
     @api.post("/jobs", summary="Submit a job (start defaults to true)", openapi_extra=_JOB_BODY)
     async def submit_job(request: Request) -> Any:
-        body = await params.json_body(request)
+        body = await params.json_body(request, payload_limit)
         start = request.query_params.get("start") != "false"
         return await call(service.submit_job, body, start=start)
 
@@ -172,7 +173,7 @@ def create_app(service: MasterService) -> FastAPI:
 
     @api.put("/jobs/{job_id}", summary="Replace a job", openapi_extra=_JOB_BODY)
     async def update_job(job_id: str, request: Request) -> Any:
-        return await call(service.update_job, job_id, await params.json_body(request))
+        return await call(service.update_job, job_id, await params.json_body(request, payload_limit))
 
     @api.delete("/jobs/{job_id}", summary="Soft-delete a job and its executions")
     async def delete_job(job_id: str) -> Any:

@@ -7,14 +7,16 @@ the option.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
+from teraslice_k8s.errors import ValidationError
 from teraslice_k8s.master.errors import ApiError
 from teraslice_k8s.models.execution import InvalidStatus, parse_status
+from teraslice_k8s.models.json_values import MalformedJson, parse_json
 from teraslice_k8s.store.base import Page
 
 JSON_MEDIA_TYPES = ("application/json", "application/x-www-form-urlencoded")
@@ -98,14 +100,37 @@ def workers_option(params: Mapping[str, str]) -> tuple[str, int]:
     return ("set" if key == "total" else key), count
 
 
-async def json_body(request: Request) -> Any:
+#: ``teraslice.api_payload_limit``'s default (express body-parser's ``"100mb"``).
+DEFAULT_PAYLOAD_LIMIT = 100 * 1024 * 1024
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) as soon as it passes ``limit`` bytes (the declared
+    ``Content-Length`` is checked first, so an oversized body is not read at all)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request entity too large (limit {limit} bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request entity too large (limit {limit} bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_body(request: Request, limit: int = DEFAULT_PAYLOAD_LIMIT) -> Any:
     """The parsed body (§1.1): JSON under ``application/json`` or form content types.
 
-    No body -> ``None``; an empty body with a JSON content type -> ``{}``; malformed -> 400;
-    a body with another content type -> 415.
+    No body -> ``None``; an empty body with a JSON content type -> ``{}``; a body over
+    ``limit`` bytes -> 413; another content type -> 415; not JSON (``NaN`` and ``Infinity``
+    included, naming their fields) -> 400 ``the json submitted is malformed``; JSON holding
+    values the platform cannot keep exactly (:mod:`teraslice_k8s.models.json_values`: unsafe
+    integers, numbers overflowing to infinity, nesting deeper than 100, unpaired surrogates)
+    -> 422 naming each field. Parsing runs in the thread pool (a 100 MB body takes a while).
     """
-    raw = await request.body()
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await read_body(request, limit)
     if media and media not in JSON_MEDIA_TYPES:
         if not raw:
             return None
@@ -113,6 +138,8 @@ async def json_body(request: Request) -> Any:
     if not raw:
         return {} if media else None
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "the json submitted is malformed") from None
+        return await run_in_threadpool(parse_json, raw)
+    except MalformedJson as err:
+        raise ApiError(400, err.message, [str(p) for p in err.problems]) from None
+    except ValidationError as err:
+        raise ApiError(422, err.message, list(err.lines)) from None

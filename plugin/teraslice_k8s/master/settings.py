@@ -30,6 +30,8 @@ class MasterSettings:
     #: How long after allocation an execution's controller may wait to run (and its workers
     #: to be scheduled) before the master fails it (:mod:`~teraslice_k8s.master.pending`).
     slicer_timeout_ms: int = 180_000
+    #: ``api_payload_limit`` in bytes: larger request bodies are answered 413 unread.
+    payload_limit_bytes: int = 100 * 1024 * 1024
 
     @classmethod
     def from_config(cls, config: SysConfig) -> MasterSettings:

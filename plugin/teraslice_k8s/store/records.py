@@ -12,6 +12,7 @@ from typing import Any
 
 from teraslice_k8s.errors import Problem, ValidationError, join_path
 from teraslice_k8s.models.execution import ExStatus, check_transition, parse_status
+from teraslice_k8s.models.json_values import value_problems
 from teraslice_k8s.store.base import Record
 from teraslice_k8s.store.timestamps import StoreClock, utc_now
 
@@ -32,9 +33,16 @@ def _raise(problems: Sequence[Problem | None], subject: str) -> None:
         raise ValidationError(found, subject=subject)
 
 
+def _check_values(record: Mapping[str, Any]) -> list[Problem]:
+    # The master refuses these at the door already; this keeps any other writer (a direct
+    # store user) from storing a job that no JSON reader could list again.
+    return value_problems(record)
+
+
 def new_job(record: Mapping[str, Any], clock: StoreClock) -> Record:
-    """The job to store: ``record`` + ``_context: "job"``, ``_created`` = ``_updated`` = now."""
-    _raise([_check_id(record, "job_id")], "job record")
+    """The job to store: ``record`` + ``_context: "job"``, ``_created`` = ``_updated`` = now.
+    Values JSON readers cannot keep exactly (:mod:`teraslice_k8s.models.json_values`) are refused."""
+    _raise([_check_id(record, "job_id"), *_check_values(record)], "job record")
     stamp = clock.next()
     return {**record, "_context": "job", "_created": stamp, "_updated": stamp}
 
@@ -43,6 +51,7 @@ def replacement_job(job_id: str, record: Mapping[str, Any], created: Any, clock:
     """A job document replacing the stored one: ``record`` + id, context, original ``_created``."""
     if "job_id" in record and record["job_id"] != job_id:
         _raise([Problem("job_id", f"does not match the job being replaced ({job_id})")], "job record")
+    _raise(_check_values(record), "job record")
     return {**record, "job_id": job_id, "_context": "job", "_created": created, "_updated": clock.next()}
 
 
