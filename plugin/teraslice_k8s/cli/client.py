@@ -12,6 +12,7 @@ Commands (the seed's ``make register`` / ``make start`` flow)::
     jobs errors JOB                             GET  /v1/jobs/JOB/errors
     ex list [--status S,...] [--size N]         GET  /v1/ex
     ex status EX                                GET  /v1/ex/EX
+    ex stop EX... | --all [--no-wait]           POST /v1/ex/EX/_stop, then wait (cli/ex_stop.py)
 
 ``JOB`` is a job id or a job file saved by ``register --save`` (teraslice-cli's
 ``__metadata.cli.job_id``). Output is a table, or the master's JSON with ``--json``.
@@ -94,6 +95,9 @@ def register(sub: Any) -> None:
     p = ex_sub.add_parser("status", help="one execution")
     p.add_argument("ex_id")
     p.set_defaults(handler=_handler(_ex_status))
+    from teraslice_k8s.cli import ex_stop  # its own module: stop several and wait (uninstall hook)
+
+    ex_stop.add_parser(ex_sub, _handler)
 
     for parser in (*jobs_sub.choices.values(), *ex_sub.choices.values()):
         _common(parser)
