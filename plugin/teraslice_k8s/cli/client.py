@@ -1,6 +1,7 @@
 """``teraslice-k8s jobs ...`` and ``teraslice-k8s ex ...``: a client of a master's API.
 
-The master is ``--url``, else ``$TERASLICE_MASTER_URL``, else ``http://localhost:5678``.
+The master is ``--url``, else ``$TERASLICE_MASTER_URL``, else ``http://localhost:5678`` (a URL
+ending in ``/v1`` means the same master).
 Commands (the seed's ``make register`` / ``make start`` flow)::
 
     jobs register JOB.json [--start] [--save]   POST /v1/jobs?start=false|true
@@ -46,8 +47,10 @@ class ClientError(Exception):
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help=f"master URL (default ${URL_ENV} or {DEFAULT_URL})")
-    parser.add_argument("--json", action="store_true", help="print the master's JSON")
-    parser.add_argument("--timeout", type=float, default=330.0, help="request timeout in seconds")
+    parser.add_argument("--json", action="store_true", help="print the master's JSON instead of a table")
+    parser.add_argument(
+        "--timeout", type=float, default=330.0, help="request timeout in seconds (default 330)"
+    )
 
 
 def register(sub: Any) -> None:
@@ -57,7 +60,12 @@ def register(sub: Any) -> None:
     p = jobs_sub.add_parser("register", help="submit a job file (not started unless --start)")
     p.add_argument("file", help="job file (JSON)")
     p.add_argument("--start", action="store_true", help="also start it")
-    p.add_argument("--save", action="store_true", help="write the job id into the file (__metadata.cli)")
+    p.add_argument(
+        "--save",
+        action="store_true",
+        help="write the job id into the file (__metadata.cli); a file already saved for this "
+        "master updates its job instead of registering another",
+    )
     p.set_defaults(handler=_handler(_register))
 
     for name, fn, text in (
@@ -77,23 +85,25 @@ def register(sub: Any) -> None:
 
     p = jobs_sub.add_parser("workers", help="add, remove or set the workers of the running execution")
     p.add_argument("job", help=_JOB_HELP)
-    p.add_argument("mode", choices=("add", "remove", "total"))
-    p.add_argument("count", type=int)
+    p.add_argument(
+        "mode", choices=("add", "remove", "total"), help="add or remove COUNT workers, or set the total"
+    )
+    p.add_argument("count", type=int, help="number of workers (greater than zero)")
     p.set_defaults(handler=_handler(_workers))
 
     p = jobs_sub.add_parser("list", help="list jobs")
-    p.add_argument("--size", type=int, default=100)
+    p.add_argument("--size", type=int, default=100, help="at most this many jobs (default 100)")
     p.add_argument("--deleted", action="store_true", help="list deleted jobs instead")
     p.set_defaults(handler=_handler(_list_jobs))
 
     ex = sub.add_parser("ex", help="inspect executions on a master")
     ex_sub = ex.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = ex_sub.add_parser("list", help="list executions")
-    p.add_argument("--status", help="comma-separated statuses")
-    p.add_argument("--size", type=int, default=100)
+    p.add_argument("--status", help="only these statuses, comma-separated (e.g. running,failing)")
+    p.add_argument("--size", type=int, default=100, help="at most this many executions (default 100)")
     p.set_defaults(handler=_handler(_list_ex))
     p = ex_sub.add_parser("status", help="one execution")
-    p.add_argument("ex_id")
+    p.add_argument("ex_id", help="execution id")
     p.set_defaults(handler=_handler(_ex_status))
     from teraslice_k8s.cli import ex_stop  # its own module: stop several and wait (uninstall hook)
 
@@ -113,7 +123,7 @@ class Api:
         import httpx
 
         self._http = httpx.Client(
-            base_url=url.rstrip("/"), timeout=timeout, headers={"Accept": "application/json"}
+            base_url=master_root(url), timeout=timeout, headers={"Accept": "application/json"}
         )
         self.url = url
 
@@ -138,6 +148,13 @@ class Api:
 
     def close(self) -> None:
         self._http.close()
+
+
+def master_root(url: str) -> str:
+    """The master's base URL: request paths start with ``/v1``, so a URL given with it
+    (``http://host:5678/v1/``) must not double it."""
+    root = url.rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
 def _handler(fn: Any) -> Any:
@@ -194,15 +211,9 @@ def _output(args: argparse.Namespace, result: Any, show: Callable[[Any], None]) 
 
 
 def _table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from teraslice_k8s.cli.output import console, table
 
-    table = Table(title=title, show_lines=False)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+    console().print(table(title, columns, rows))
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -219,7 +230,25 @@ def _register(api: Api, args: argparse.Namespace) -> None:
     if not isinstance(data, dict):
         raise InputError(f"{args.file}: a job must be a JSON object")
     spec = {k: v for k, v in data.items() if k != "__metadata"}
-    result = api.call("POST", "/v1/jobs", params={"start": "true" if args.start else "false"}, json=spec)
+    saved = _saved_job(api, data)
+    if saved is not None and args.save:
+        # teraslice-cli refuses to register a saved file twice; updating it keeps one job.
+        print(
+            f"warning: {args.file} is already registered on {api.url} as job {saved}: "
+            "updating that job instead of registering another",
+            file=sys.stderr,
+        )
+        result: dict[str, Any] = api.call("PUT", f"/v1/jobs/{saved}", json={**spec, "job_id": saved})
+        if args.start:
+            result = api.call("POST", f"/v1/jobs/{saved}/_start")
+    else:
+        if saved is not None:
+            print(
+                f"warning: {args.file} is already registered on {api.url} as job {saved}; "
+                "registering another job (--save updates the saved one)",
+                file=sys.stderr,
+            )
+        result = api.call("POST", "/v1/jobs", params={"start": "true" if args.start else "false"}, json=spec)
     if args.save:
         data["__metadata"] = {
             "cli": {
@@ -236,7 +265,24 @@ def _register(api: Api, args: argparse.Namespace) -> None:
         reason = warning.get("reason", {}).get("reason", {})
         print(f"warning: {reason.get('description', warning)}", file=sys.stderr)
     started = f", execution {result['ex_id']} started" if "ex_id" in result else ""
-    print(f"registered job {spec.get('name', '')!s} as {result['job_id']}{started}")
+    action = "updated" if saved is not None and args.save else "registered"
+    print(f"{action} job {spec.get('name', '')!s} as {result['job_id']}{started}")
+
+
+def _saved_job(api: Api, data: dict[str, Any]) -> str | None:
+    """The job id ``register --save`` wrote into the file, if it was saved for this master and
+    the job still exists there."""
+    cli = (data.get("__metadata") or {}).get("cli") or {}
+    job_id = cli.get("job_id") if isinstance(cli, dict) else None
+    if not job_id or master_root(str(cli.get("cluster", ""))) != master_root(api.url):
+        return None
+    try:
+        api.call("GET", f"/v1/jobs/{job_id}")
+    except ClientError as err:
+        if err.code == 404:
+            return None
+        raise
+    return str(job_id)
 
 
 def _start(api: Api, args: argparse.Namespace) -> None:
