@@ -53,7 +53,7 @@ FORMAT_ENV = "TERASLICE_LOG_FORMAT"
 _BUNYAN = ((5, 10), (logging.DEBUG, 20), (logging.INFO, 30), (logging.WARNING, 40), (logging.ERROR, 50))
 _TEXT_NAMES = ((5, "TRACE"), (logging.DEBUG, "DEBUG"), (logging.INFO, "INFO"), (logging.WARNING, "WARN"))
 #: Record attributes a call may pass with ``extra=`` that become bunyan fields.
-CONTEXT_KEYS = ("assignment", "module", "ex_id", "job_id", "worker_id", "slice_id")
+CONTEXT_KEYS = ("assignment", "ex_id", "job_id", "worker_id", "slice_id")
 #: Third-party loggers and the level they log at (unless the level is ``trace``).
 QUIET: dict[str, int] = {
     "elastic_transport": logging.ERROR,
@@ -171,13 +171,15 @@ class BunyanFormatter(logging.Formatter):
             "hostname": self.hostname,
             "pid": record.process,
         }
+        out["assignment"] = _context.get("assignment")
+        # Teraslice's module: the logger (LogRecord.module is the file name: not that).
+        out["module"] = _module(record)
         for key in CONTEXT_KEYS:
             value = getattr(record, key, None)
             if value is None:
                 value = _context.get(key)
             if value is not None:
                 out[key] = value
-        out.setdefault("module", _module(record))
         out["level"] = bunyan_level(record.levelno)
         message = record.getMessage()
         exc, full = _exception(record)
@@ -193,7 +195,8 @@ class BunyanFormatter(logging.Formatter):
         out["msg"] = message
         out["time"] = iso_time(record.created)
         out["v"] = 0
-        return json.dumps(out, default=str, ensure_ascii=False)
+        # Compact, as JSON.stringify writes bunyan's lines.
+        return json.dumps(out, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 Refresh = Literal[True, "wait_for"]
 
 _CLUSTER_NAME = re.compile(r"[a-z0-9][a-z0-9_\-.]*")
+#: ``[Errno 111] Connection refused`` inside a connection error's nested text.
+_OS_ERROR = re.compile(r"\[Errno -?\d+\] [^)'\"]+")
 
 
 class ElasticsearchStore:
@@ -159,7 +161,7 @@ class ElasticsearchStore:
                         "create index" if isinstance(failure, ApiError) else "reach Elasticsearch to create"
                     )
                     raise StoreError(
-                        f"cannot {what} {index.name}: {_one_line(failure)} (gave up after "
+                        f"cannot {what} {index.name}: {self._describe(failure)} (gave up after "
                         f"{time.monotonic() - started:.0f} s, {_attempts(attempt)}: "
                         "teraslice.storage.startup_timeout)"
                     ) from failure
@@ -167,10 +169,23 @@ class ElasticsearchStore:
                     "Elasticsearch not ready for index %s (attempt %d, %s); retrying for up to %.0f s more",
                     index.name,
                     attempt,
-                    _one_line(failure),
+                    self._describe(failure),
                     left,
                 )
                 time.sleep(min(random.uniform(2.0, 4.0), left))
+
+    def _describe(self, error: Exception) -> str:
+        """A start-up failure in one short line: the nodes and the OS error when there is one
+        (the client's text nests the whole urllib3 chain: 250 characters per line)."""
+        if isinstance(error, ApiError):
+            return _one_line(error)
+        found = _OS_ERROR.search(str(error))
+        detail = found.group(0).strip() if found else _one_line(error)
+        try:
+            nodes = ", ".join(str(node.base_url) for node in self._client.transport.node_pool.all())
+        except AttributeError:  # not a client we can ask
+            return detail
+        return f"{nodes}: {detail}"
 
     def close(self) -> None:
         """Close the client if this store owns it (see ``close_client``; idempotent)."""
@@ -249,7 +264,10 @@ class ElasticsearchStore:
                 size=page.size,
                 track_total_hits=False,
             )
-        return [hit["_source"] for hit in found["hits"]["hits"]]
+        return [
+            prepare.readable(hit.get("_source"), index.kind, index.id_field, {index.id_field: hit.get("_id")})
+            for hit in found["hits"]["hits"]
+        ]
 
     def _count(self, index: schema.Index, query: dict[str, Any]) -> int:
         with self._errors(f"count {index.kind} records"):
@@ -346,7 +364,10 @@ class ElasticsearchStore:
                     track_total_hits=False,
                 )
             for hit in found["hits"]["hits"]:
-                latest[hit["_source"]["job_id"]] = hit["_source"]
+                record = prepare.readable(hit.get("_source"), "execution", "ex_id", {"ex_id": hit.get("_id")})
+                job_id = record.get("job_id")
+                if isinstance(job_id, str):
+                    latest[job_id] = record
         return latest
 
     # -- slice state --
