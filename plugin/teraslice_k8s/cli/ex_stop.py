@@ -13,8 +13,9 @@ the ones left get a forced stop (``force=true``: their processes are deleted at 
 all (it may be restarting).
 
 Exit codes: 0 every execution ended (or there was none; or, with ``--unreachable-ok``, the
-master could not be reached: a warning says that nothing was stopped), 1 the master could not be
-reached or an execution did not end in time (they are listed on stderr), 2 invalid input.
+master could not be reached or failed (5xx) to list them: a warning says that nothing was
+stopped), 1 the master could not be reached or an execution did not end in time (they are
+listed on stderr), 2 invalid input.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def add_parser(ex_sub: Any, handler: Callable[[Callable[..., Any]], Any]) -> arg
     p.add_argument(
         "--unreachable-ok",
         action="store_true",
-        help="exit 0 with a warning when the master cannot be reached (for uninstall hooks)",
+        help="exit 0 with a warning when the master cannot be reached or fails (uninstall hooks)",
     )
     p.set_defaults(handler=handler(stop))
     return p
@@ -68,16 +69,18 @@ def stop(api: Any, args: argparse.Namespace) -> int:
         raise InputError("name execution ids or --all (not both)")
     try:
         _reach(api, args.reach_timeout)
+        ex_ids = list(args.ex_ids) or _living(api)
     except ClientError as err:
-        if err.code == 0 and args.unreachable_ok:
+        # Unreachable, or reachable but failing (e.g. its store is down): it can stop nothing.
+        if (err.code == 0 or err.code >= 500) and args.unreachable_ok:
             print(
-                f"warning: {err.message}; no execution was stopped. Their Jobs, Deployments and "
-                "Services stay until you delete them (or their namespace).",
+                f"warning: {'' if err.code == 0 else f'the master answered {err.code}: '}{err.message}; "
+                "no execution was stopped. Their Jobs, Deployments and Services stay until you "
+                "delete them (or their namespace).",
                 file=sys.stderr,
             )
             return 0
         raise
-    ex_ids = list(args.ex_ids) or _living(api)
     if not ex_ids:
         print("no execution to stop")
         return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -69,3 +71,38 @@ def test_unreachable_master_fails_unless_unreachable_ok(capsys: pytest.CaptureFi
         "; no execution was stopped. Their Jobs, Deployments and Services stay until you delete them "
         "(or their namespace).\n"
     )
+
+
+class _FailingMaster(BaseHTTPRequestHandler):
+    """Answers GET / but fails every other request, as a master whose store is down does."""
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        ok = self.path == "/"
+        body = b'{"name": "ts"}' if ok else b'{"error": 500, "message": "the store is unavailable"}'
+        self.send_response(200 if ok else 500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_failing_master_is_warned_about_with_unreachable_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FailingMaster)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert cli("ex", "stop", "--all", "--url", url) == 1
+        assert capsys.readouterr().err == "error 500: the store is unavailable\n"
+        assert cli("ex", "stop", "--all", "--url", url, "--unreachable-ok") == 0
+        assert capsys.readouterr().err == (
+            "warning: the master answered 500: the store is unavailable; no execution was stopped. "
+            "Their Jobs, Deployments and Services stay until you delete them (or their namespace).\n"
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
