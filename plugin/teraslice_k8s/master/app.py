@@ -24,8 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from teraslice_k8s import __version__
 from teraslice_k8s.errors import ValidationError
-from teraslice_k8s.master import listings, params, tables
-from teraslice_k8s.master.assets_routes import install_asset_routes
+from teraslice_k8s.master import params, tables
 from teraslice_k8s.master.errors import ApiError
 from teraslice_k8s.master.metrics import metrics_response
 from teraslice_k8s.master.responses import (
@@ -164,17 +163,13 @@ def create_app(service: MasterService) -> FastAPI:
         flt = JobFilter(active=params.active(q), deleted=params.deleted(q))
         page, ex_fields = params.page(q), params.ex_fields(q)
         if ex_fields is not None:  # carries execution fields the controllers write: no cache
-            return json_bytes_response(
-                await _call(lambda: listings.render_records(service.list_jobs(flt, page, ex_fields), "job"))
-            )
+            return await call(service.list_jobs, flt, page, ex_fields)
         # Only this master writes jobs: a listing stays valid until its next job write.
         key = (flt, page, service.jobs_generation)
         body = jobs_cache.get(key)  # fresh only: answered without a thread-pool hop
         if body is None:
             body = await _call(
-                jobs_cache.get_or_render,
-                key,
-                lambda: listings.render_records(service.list_jobs(flt, page), "job"),
+                jobs_cache.get_or_render, key, lambda: render_json(service.list_jobs(flt, page))
             )
         return json_bytes_response(body)
 
@@ -231,10 +226,7 @@ def create_app(service: MasterService) -> FastAPI:
     async def list_ex(request: Request) -> Any:
         q = request.query_params
         flt = ExFilter(statuses=params.statuses(q), deleted=params.deleted(q))
-        page = params.page(q)
-        return json_bytes_response(
-            await _call(lambda: listings.render_records(service.list_executions(flt, page), "execution"))
-        )
+        return await call(service.list_executions, flt, params.page(q))
 
     @api.get("/ex/errors", summary="Slice errors of every execution")
     async def all_errors(request: Request) -> Any:
@@ -295,8 +287,6 @@ def create_app(service: MasterService) -> FastAPI:
     app.include_router(api, prefix="/v1")
     app.add_api_route("/v1", root, methods=["GET"], include_in_schema=False)
     _install_root_routes(app, service)
-    if service.assets is not None:
-        install_asset_routes(app, service.assets, service.assets.payload_limit)
     return app
 
 
@@ -308,16 +298,11 @@ def _install_root_routes(app: FastAPI, service: MasterService) -> None:
         items: Sequence[Mapping[str, Any]],
         defaults: Sequence[str],
         cell: Callable[[Mapping[str, Any], str], Any] | None = None,
-        kind: str | None = None,
     ) -> HTMLResponse:
-        """``items`` as a text table: ``fields`` picks the columns, ``headers=false`` drops the header;
-        stored records (``kind``) a row cannot show are shown in their safe form."""
+        """``items`` as a text table: ``fields`` picks the columns, ``headers=false`` drops the header."""
         q = request.query_params
         cols = tables.columns(q.get("fields"), defaults)
-        headers = q.get("headers") != "false"
-        if kind is not None:
-            return HTMLResponse(listings.render_table(items, kind, cols, headers=headers))
-        return HTMLResponse(tables.render(items, cols, headers=headers, cell=cell))
+        return HTMLResponse(tables.render(items, cols, headers=q.get("headers") != "false", cell=cell))
 
     def listing_columns(defaults: tuple[str, ...], deleted: bool) -> tuple[str, ...]:
         # A listing of deleted records also shows when they were deleted.
@@ -330,7 +315,7 @@ def _install_root_routes(app: FastAPI, service: MasterService) -> None:
         jobs = await _call(
             service.list_jobs, JobFilter(active=params.active(q), deleted=deleted), params.page(q)
         )
-        return table(request, jobs, listing_columns(tables.JOB_COLUMNS, deleted), kind="job")
+        return table(request, jobs, listing_columns(tables.JOB_COLUMNS, deleted))
 
     @app.get("/txt/ex", response_class=HTMLResponse, summary="Executions as a text table")
     async def txt_ex(request: Request) -> Any:
@@ -339,7 +324,7 @@ def _install_root_routes(app: FastAPI, service: MasterService) -> None:
         exs = await _call(
             service.list_executions, ExFilter(statuses=params.statuses(q), deleted=deleted), params.page(q)
         )
-        return table(request, exs, listing_columns(tables.EX_COLUMNS, deleted), kind="execution")
+        return table(request, exs, listing_columns(tables.EX_COLUMNS, deleted))
 
     @app.get("/txt/workers", response_class=HTMLResponse, summary="Workers as a text table")
     async def txt_workers(request: Request) -> Any:
