@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from support.local_master import wait_for
 
 pytestmark = pytest.mark.slow
@@ -93,8 +94,7 @@ def test_readme_local_walk_through_runs_as_written(tmp_path: Path) -> None:
                     # its own process group: Ctrl-C goes to the master only
                     start_new_session=True,
                 )
-                wait_for(lambda: _answers(port) or master.poll() is not None, "the master", TIMEOUT)
-                assert master.poll() is None, master.communicate(timeout=TIMEOUT)[0]
+                _wait_until_serving(master, port)
                 continue
             result = _bash(script, tmp_path)
             outputs.append(result.stdout)
@@ -138,6 +138,11 @@ def test_readme_local_walk_through_runs_as_written(tmp_path: Path) -> None:
     ):
         assert expected in master_log, master_log
     assert "Traceback" not in master_log, master_log
+
+
+def _wait_until_serving(master: subprocess.Popen[str], port: int) -> None:
+    wait_for(lambda: _answers(port) or master.poll() is not None, "the master", TIMEOUT)
+    assert master.poll() is None, master.communicate(timeout=TIMEOUT)[0]
 
 
 def _answers(port: int) -> bool:
