@@ -94,13 +94,13 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_handler(_deploy))
 
     p = assets_sub.add_parser("list", help="list assets")
-    p.add_argument("name", nargs="?")
-    p.add_argument("version", nargs="?")
-    p.add_argument("--size", type=int, default=100)
+    p.add_argument("name", nargs="?", help="only assets of this name")
+    p.add_argument("version", nargs="?", help="only this version (or semver range) of NAME")
+    p.add_argument("--size", type=int, default=100, help="at most this many assets (default 100)")
     p.set_defaults(handler=_handler(_list))
 
     p = assets_sub.add_parser("delete", help="delete an asset by its id")
-    p.add_argument("asset_id")
+    p.add_argument("asset_id", help="the asset's id (assets list shows it)")
     p.set_defaults(handler=_handler(_delete))
 
     for name in ("deploy", "list", "delete"):

@@ -18,6 +18,7 @@ import os
 import sys
 from typing import Any
 
+from teraslice_k8s.cli.output import description
 from teraslice_k8s.logs import FORMAT_ENV, FORMATS, LEVEL_NAMES
 
 
@@ -25,7 +26,7 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "master",
         help="serve the Teraslice-compatible master API",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description=description(__doc__),
     )
     parser.add_argument("--config", "-c", required=True, help="the cluster config file (teraslice.yaml)")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")

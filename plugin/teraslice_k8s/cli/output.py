@@ -1,5 +1,6 @@
 """What every command shares for its output: tables, config errors, a closed stdout.
 
+- :func:`description`: a module docstring as ``--help`` text, without reStructuredText markup.
 - :func:`console`: a rich console for tables. On a terminal tables fit its width (columns fold,
   so ids are wrapped, never cut with an ellipsis); elsewhere (a pipe, a file) tables take their
   natural width, so every id and path is printed whole on one line.
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +25,18 @@ from teraslice_k8s.errors import ValidationError
 EXIT_CLOSED_STDOUT = 141
 #: Console width off a terminal: wide enough for any table row on one line.
 _UNBOUNDED_WIDTH = 100_000
+
+
+_ROLE = re.compile(r":[a-z]+:`~?(?:[\w.]+\.)?([^`]+)`")
+
+
+def description(doc: str | None) -> str | None:
+    """A module docstring's first paragraph as ``--help`` text: reStructuredText markup
+    (double backquotes, ``:class:`~a.B``` roles) becomes plain text."""
+    if not doc:
+        return None
+    first = doc.strip().split("\n\n", 1)[0]
+    return " ".join(_ROLE.sub(r"\1", first).replace("``", "").split())
 
 
 def console(*, stderr: bool = False) -> Any:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from teraslice_k8s import TERASLICE_COMPAT_VERSION
+from teraslice_k8s.cli.output import description
 from teraslice_k8s.errors import Problem, ValidationError
 
 EXIT_OK, EXIT_INVALID = 0, 2
@@ -38,7 +39,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "render",
         help="print an execution's Kubernetes manifests (Job, Service, Deployment)",
-        description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
+        description=description(__doc__),
     )
     parser.add_argument("--config", required=True, help="cluster config file (teraslice.yaml)")
     source = parser.add_mutually_exclusive_group(required=True)

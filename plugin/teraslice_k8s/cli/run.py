@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from teraslice_k8s.cli.output import description
 from teraslice_k8s.logs import FORMAT_ENV, FORMATS, LEVEL_NAMES
 
 DEFAULT_DATA_DIR = ".teraslice"
@@ -36,7 +37,7 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "run",
         help="run a job locally until it finishes (controller and workers as local processes)",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description=description(__doc__),
     )
     parser.add_argument("job", help="job file (JSON)")
     parser.add_argument(
