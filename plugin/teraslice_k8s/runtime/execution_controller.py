@@ -732,4 +732,9 @@ def _log_status(ex_id: str, previous: str, status: str, fields: Mapping[str, Any
 
 
 def _first_line(text: str | None) -> str:
-    return (text or "").strip().splitlines()[0] if text and text.strip() else ""
+    """The line that says what went wrong: a Python traceback's last line (its first is always
+    ``Traceback (most recent call last):``), else the first line."""
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0]
