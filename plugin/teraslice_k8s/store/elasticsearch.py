@@ -179,7 +179,7 @@ class ElasticsearchStore:
         (the client's text nests the whole urllib3 chain: 250 characters per line)."""
         if isinstance(error, ApiError):
             return _one_line(error)
-        found = _OS_ERROR.search(str(error))
+        found = next(filter(None, (_OS_ERROR.search(text) for text in _chain_texts(error))), None)
         detail = found.group(0).strip() if found else _one_line(error)
         try:
             nodes = ", ".join(str(node.base_url) for node in self._client.transport.node_pool.all())
@@ -420,6 +420,20 @@ def _one_line(error: Exception) -> str:
     """An error as one short line: the client's messages can embed a whole urllib3 chain."""
     text = " ".join(str(error).split())
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _chain_texts(error: BaseException) -> Iterator[str]:
+    """The texts of ``error``, the errors it wraps (``errors``) and its causes."""
+    seen: set[int] = set()
+    todo = [error]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield str(current)
+        todo.extend(e for e in getattr(current, "errors", ()) if isinstance(e, BaseException))
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
 
 
 def _attempts(count: int) -> str:
