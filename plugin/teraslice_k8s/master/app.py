@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from teraslice_k8s import __version__
 from teraslice_k8s.errors import ValidationError
-from teraslice_k8s.master import params, tables
+from teraslice_k8s.master import listings, params, tables
 from teraslice_k8s.master.errors import ApiError
 from teraslice_k8s.master.metrics import metrics_response
 from teraslice_k8s.master.responses import (
@@ -163,19 +163,26 @@ def create_app(service: MasterService) -> FastAPI:
         flt = JobFilter(active=params.active(q), deleted=params.deleted(q))
         page, ex_fields = params.page(q), params.ex_fields(q)
         if ex_fields is not None:  # carries execution fields the controllers write: no cache
-            return await call(service.list_jobs, flt, page, ex_fields)
+            return json_bytes_response(
+                await _call(lambda: listings.render_records(service.list_jobs(flt, page, ex_fields), "job"))
+            )
         # Only this master writes jobs: a listing stays valid until its next job write.
         key = (flt, page, service.jobs_generation)
         body = jobs_cache.get(key)  # fresh only: answered without a thread-pool hop
         if body is None:
             body = await _call(
-                jobs_cache.get_or_render, key, lambda: render_json(service.list_jobs(flt, page))
+                jobs_cache.get_or_render,
+                key,
+                lambda: listings.render_records(service.list_jobs(flt, page), "job"),
             )
         return json_bytes_response(body)
 
     @api.get("/jobs/{job_id}", summary="Get a job")
     async def get_job(job_id: str, request: Request) -> Any:
-        return await call(service.get_job, job_id, params.ex_fields(request.query_params))
+        ex_fields = params.ex_fields(request.query_params)
+        return json_bytes_response(
+            await _call(lambda: listings.render_record(service.get_job(job_id, ex_fields), "job"))
+        )
 
     @api.put("/jobs/{job_id}", summary="Replace a job", openapi_extra=_JOB_BODY)
     async def update_job(job_id: str, request: Request) -> Any:
@@ -226,7 +233,10 @@ def create_app(service: MasterService) -> FastAPI:
     async def list_ex(request: Request) -> Any:
         q = request.query_params
         flt = ExFilter(statuses=params.statuses(q), deleted=params.deleted(q))
-        return await call(service.list_executions, flt, params.page(q))
+        page = params.page(q)
+        return json_bytes_response(
+            await _call(lambda: listings.render_records(service.list_executions(flt, page), "execution"))
+        )
 
     @api.get("/ex/errors", summary="Slice errors of every execution")
     async def all_errors(request: Request) -> Any:
@@ -234,7 +244,9 @@ def create_app(service: MasterService) -> FastAPI:
 
     @api.get("/ex/{ex_id}", summary="Get an execution")
     async def get_ex(ex_id: str) -> Any:
-        return await call(service.get_execution, ex_id)
+        return json_bytes_response(
+            await _call(lambda: listings.render_record(service.get_execution(ex_id), "execution"))
+        )
 
     @api.get("/ex/{ex_id}/errors", summary="Slice errors of an execution")
     async def ex_errors(ex_id: str, request: Request) -> Any:
@@ -298,11 +310,16 @@ def _install_root_routes(app: FastAPI, service: MasterService) -> None:
         items: Sequence[Mapping[str, Any]],
         defaults: Sequence[str],
         cell: Callable[[Mapping[str, Any], str], Any] | None = None,
+        kind: str | None = None,
     ) -> HTMLResponse:
-        """``items`` as a text table: ``fields`` picks the columns, ``headers=false`` drops the header."""
+        """``items`` as a text table: ``fields`` picks the columns, ``headers=false`` drops the header;
+        stored records (``kind``) a row cannot show are shown in their safe form."""
         q = request.query_params
         cols = tables.columns(q.get("fields"), defaults)
-        return HTMLResponse(tables.render(items, cols, headers=q.get("headers") != "false", cell=cell))
+        headers = q.get("headers") != "false"
+        if kind is not None:
+            return HTMLResponse(listings.render_table(items, kind, cols, headers=headers))
+        return HTMLResponse(tables.render(items, cols, headers=headers, cell=cell))
 
     def listing_columns(defaults: tuple[str, ...], deleted: bool) -> tuple[str, ...]:
         # A listing of deleted records also shows when they were deleted.
@@ -315,7 +332,7 @@ def _install_root_routes(app: FastAPI, service: MasterService) -> None:
         jobs = await _call(
             service.list_jobs, JobFilter(active=params.active(q), deleted=deleted), params.page(q)
         )
-        return table(request, jobs, listing_columns(tables.JOB_COLUMNS, deleted))
+        return table(request, jobs, listing_columns(tables.JOB_COLUMNS, deleted), kind="job")
 
     @app.get("/txt/ex", response_class=HTMLResponse, summary="Executions as a text table")
     async def txt_ex(request: Request) -> Any:
@@ -324,7 +341,7 @@ def _install_root_routes(app: FastAPI, service: MasterService) -> None:
         exs = await _call(
             service.list_executions, ExFilter(statuses=params.statuses(q), deleted=deleted), params.page(q)
         )
-        return table(request, exs, listing_columns(tables.EX_COLUMNS, deleted))
+        return table(request, exs, listing_columns(tables.EX_COLUMNS, deleted), kind="execution")
 
     @app.get("/txt/workers", response_class=HTMLResponse, summary="Workers as a text table")
     async def txt_workers(request: Request) -> Any:

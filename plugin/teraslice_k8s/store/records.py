@@ -6,7 +6,10 @@ Every function returns a new dict (callers' records are never mutated) and raise
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -15,6 +18,8 @@ from teraslice_k8s.models.execution import ExStatus, check_transition, parse_sta
 from teraslice_k8s.models.json_values import value_problems
 from teraslice_k8s.store.base import Record
 from teraslice_k8s.store.timestamps import StoreClock, utc_now
+
+log = logging.getLogger(__name__)
 
 #: A read-check-write's step: the stored record -> the record to write (may raise to refuse).
 Change = Callable[[Record], Record]
@@ -141,3 +146,53 @@ def restricted_execution(execution: Mapping[str, Any] | None, fields: Sequence[s
     if execution is None or execution.get("_deleted") is True:
         return {}
     return {key: execution[key] for key in fields if key in execution}
+
+
+#: ``_context`` of the safe form, by record kind (Teraslice's values).
+_CONTEXTS = {"job": "job", "execution": "ex"}
+#: How many unreadable records are remembered so each is logged once, not on every listing.
+_LOGGED_LIMIT = 1024
+_logged: set[tuple[str, str]] = set()
+_logged_lock = threading.Lock()
+
+
+def safe_form(kind: str, id_field: str, known: Mapping[str, Any], reason: str) -> Record:
+    """What a listing shows for a stored record it cannot show as stored: the fields the store
+    knows without the document (``known``: its id, and in SQLite the indexed columns such as
+    ``_status`` and ``_updated``), its ``_context`` and ``_unreadable`` saying why. Logged
+    once per record as a WARNING."""
+    record_id = known.get(id_field)
+    shown_id = record_id if isinstance(record_id, str) else str(record_id)
+    with _logged_lock:
+        first = (kind, shown_id) not in _logged
+        if first:
+            if len(_logged) >= _LOGGED_LIMIT:
+                _logged.clear()
+            _logged.add((kind, shown_id))
+    if first:
+        log.warning(
+            "stored %s %s cannot be shown as stored (%s): listed in a safe form",
+            kind,
+            shown_id,
+            reason,
+        )
+    return {**known, id_field: shown_id, "_context": _CONTEXTS.get(kind, kind), "_unreadable": reason}
+
+
+def readable(doc: Any, kind: str, id_field: str, known: Mapping[str, Any]) -> Record:
+    """A stored document as a record to read: JSON text is parsed (SQLite), a parsed document
+    (Elasticsearch's ``_source``) is taken as is. A document that is not JSON, nests too deep
+    for the parser, is not an object or lacks its id becomes its :func:`safe_form` (``known``:
+    what the store knows of it otherwise), so one bad record never breaks a listing."""
+    if isinstance(doc, str | bytes):
+        try:
+            doc = json.loads(doc)
+        except RecursionError:
+            return safe_form(kind, id_field, known, "the stored document nests too deep to read")
+        except ValueError as error:
+            return safe_form(kind, id_field, known, f"the stored document is not JSON: {error}")
+    if not isinstance(doc, dict):
+        return safe_form(kind, id_field, known, "the stored document is not a JSON object")
+    if not isinstance(doc.get(id_field), str):
+        return safe_form(kind, id_field, known, f"the stored document has no {id_field}")
+    return doc

@@ -152,19 +152,28 @@ class SqliteStore:
     # -- generic helpers --
 
     def _get(self, table: schema.Table, record_id: str) -> Record:
-        rows = self._read(f"SELECT doc FROM {table.name} WHERE {table.id_column} = ?", (record_id,))
+        fields, columns = zip(*table.columns.items(), strict=True)
+        rows = self._read(
+            f"SELECT doc, {', '.join(columns)} FROM {table.name} WHERE {table.id_column} = ?", (record_id,)
+        )
         if not rows:
             raise RecordNotFound(table.kind, record_id)
-        doc: Record = json.loads(rows[0][0])
-        return doc
+        return prepare.readable(
+            rows[0][0], table.kind, table.id_column, dict(zip(fields, rows[0][1:], strict=True))
+        )
 
     def _list(self, table: schema.Table, where: tuple[str, list[Any]], page: Page) -> list[Record]:
         keys = check_page(page)
         clause, params = where
         order = schema.order_by(table, keys, params)
-        sql = f"SELECT doc FROM {table.name}{clause}{order} LIMIT ? OFFSET ?"
+        fields, columns = zip(*table.columns.items(), strict=True)
+        sql = f"SELECT doc, {', '.join(columns)} FROM {table.name}{clause}{order} LIMIT ? OFFSET ?"
         rows = self._read(sql, [*params, page.size, page.from_])
-        return [json.loads(row[0]) for row in rows]
+        # One unreadable row (written around this store) is shown in a safe form, not a failed list.
+        return [
+            prepare.readable(row[0], table.kind, table.id_column, dict(zip(fields, row[1:], strict=True)))
+            for row in rows
+        ]
 
     def _list_json(
         self,
@@ -282,24 +291,26 @@ class SqliteStore:
         return self._list_json(schema.EXECUTIONS, schema.ex_where(flt), page)
 
     def latest_execution(self, job_id: str) -> Record | None:
-        rows = self._read(
-            "SELECT doc FROM executions WHERE job_id = ? ORDER BY created DESC, ex_id DESC LIMIT 1",
-            (job_id,),
+        found = self._list(
+            schema.EXECUTIONS,
+            schema.ex_where(ExFilter(job_id=job_id, deleted=None)),
+            Page(size=1, sort="_created:desc"),
         )
-        return json.loads(rows[0][0]) if rows else None
+        return found[0] if found else None
 
     def latest_executions(self, job_ids: Sequence[str]) -> dict[str, Record]:
         latest: dict[str, Record] = {}
+        fields, columns = zip(*schema.EXECUTIONS.columns.items(), strict=True)
         for chunk in id_chunks(job_ids):
             rows = self._read(
-                "SELECT doc FROM (SELECT doc, row_number() OVER ("
+                f"SELECT doc, {', '.join(columns)} FROM (SELECT *, row_number() OVER ("
                 "PARTITION BY job_id ORDER BY created DESC, ex_id DESC) AS rank "
                 f"FROM executions WHERE job_id IN ({schema.placeholders(chunk)})) WHERE rank = 1",
                 chunk,
             )
-            for (doc,) in rows:
-                record = json.loads(doc)
-                latest[record["job_id"]] = record
+            for row in rows:
+                known = dict(zip(fields, row[1:], strict=True))
+                latest[known["job_id"]] = prepare.readable(row[0], "execution", "ex_id", known)
         return latest
 
     # -- slice state --

@@ -134,7 +134,8 @@ def order_by(table: Table, keys: Sequence[SortKey], params: list[Any]) -> str:
             terms.append(f"{column} {direction} NULLS LAST")
         else:
             params.append(f'$."{key.field}"')
-            terms.append(f"json_extract(doc, ?) {direction} NULLS LAST")
+            # json_valid first: one malformed row must not fail the whole listing
+            terms.append(f"CASE WHEN json_valid(doc) THEN json_extract(doc, ?) END {direction} NULLS LAST")
     terms.append(f"{table.id_column} {'DESC' if keys[0].descending else 'ASC'}")
     return " ORDER BY " + ", ".join(terms)
 
