@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from teraslice_k8s import __version__
 from teraslice_k8s.errors import ValidationError
 from teraslice_k8s.master import listings, params, tables
+from teraslice_k8s.master.assets_routes import install_asset_routes
 from teraslice_k8s.master.errors import ApiError
 from teraslice_k8s.master.metrics import metrics_response
 from teraslice_k8s.master.responses import (
@@ -299,6 +300,8 @@ def create_app(service: MasterService) -> FastAPI:
     app.include_router(api, prefix="/v1")
     app.add_api_route("/v1", root, methods=["GET"], include_in_schema=False)
     _install_root_routes(app, service)
+    if service.assets is not None:
+        install_asset_routes(app, service.assets, service.assets.payload_limit)
     return app
 
 

@@ -76,18 +76,28 @@ def build_service(
     config: SysConfig, *, store: Store | None = None, backend: Backend | None = None, **backend_options: Any
 ) -> MasterService:
     """A master service for ``config`` (not started); ``store``/``backend`` override the defaults."""
+    from teraslice_k8s.master.assets import AssetService
+    from teraslice_k8s.store.factory import open_asset_store
+
     store = store if store is not None else open_default_store(config)
+    try:
+        assets = AssetService.from_config(config, open_asset_store(config))
+    except Exception:
+        store.close()
+        raise
     try:
         backend = backend if backend is not None else open_backend(config, **backend_options)
     except Exception:
+        assets.close()
         store.close()
         raise
     return MasterService(
         store,
         backend,
         MasterSettings.from_config(config),
-        job_validator(config),
+        job_validator(config, assets),
         prepare=spec_preparer(config),
+        assets=assets,
     )
 
 
@@ -122,28 +132,28 @@ class MasterServer:
         log_level: str | None = None,
         access_log: bool = False,
     ):
+        """``access_log``: uvicorn logs one line per request (through
+        :mod:`teraslice_k8s.logs`, which lets them through at INFO when switched on);
+        ``log_level``: only sets uvicorn's own loggers (tests quieten them with it)."""
         self.service = service
         self._socket = bind(host, port)
         self.host = host
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(
             create_app(service),
+            # No uvicorn logging config: its records go to the one handler teraslice_k8s.logs
+            # installs, in the process's format.
+            log_config=None,
             log_level=log_level,
             lifespan="off",
             access_log=access_log,
             timeout_graceful_shutdown=5,
-        """``access_log``: uvicorn logs one line per request (through
-        :mod:`teraslice_k8s.logs`, which lets them through at INFO when switched on);
-        ``log_level``: only sets uvicorn's own loggers (tests quieten them with it)."""
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-            # No uvicorn logging config: its records go to the one handler teraslice_k8s.logs
-            # installs, in the process's format.
-            log_config=None,
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
 

@@ -27,6 +27,7 @@ from teraslice_k8s.backend.base import Backend, BackendError, ScaleAction, new_w
 from teraslice_k8s.errors import ValidationError
 from teraslice_k8s.master import records
 from teraslice_k8s.master.allocator import Allocator
+from teraslice_k8s.master.assets import AssetService
 from teraslice_k8s.master.controller_client import ControllerClient, ControllerUnavailable
 from teraslice_k8s.master.controllers import ControllerStats
 from teraslice_k8s.master.errors import ApiError
@@ -78,8 +79,11 @@ class MasterService:
         allocator: Allocator | None = None,
         lifecycle: Lifecycle | None = None,
         controllers: ControllerClient | None = None,
+        assets: AssetService | None = None,
     ) -> None:
         self.store = store
+        #: Asset upload/list/delete (``/assets`` routes, autoload at start); None = no routes.
+        self.assets = assets
         self.backend = backend
         self.settings = settings
         self._validate = validate
@@ -105,7 +109,9 @@ class MasterService:
     # -- process lifetime -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Start observing the backend, reconcile with it, then start allocating."""
+        """Autoload assets, start observing the backend, reconcile with it, then start allocating."""
+        if self.assets is not None:
+            self.assets.start()
         self.backend.start(self.lifecycle.on_event)
         self.lifecycle.reconcile()
         self.lifecycle.start()
@@ -120,6 +126,8 @@ class MasterService:
         self.backend.close()
         for ex_id in sorted(ended):
             self._record_ended_with_master(ex_id)
+        if self.assets is not None:
+            self.assets.close()
         self.store.close()
 
     def _record_ended_with_master(self, ex_id: str) -> None:
@@ -173,14 +181,6 @@ class MasterService:
 
     def _create_execution(self, record: Record) -> Record:
         stored = self.store.create_execution(record)
-        self.allocator.enqueue(stored["ex_id"])
-        return stored
-
-    # -- jobs -----------------------------------------------------------------------------
-
-    def submit_job(self, body: Any, *, start: bool) -> dict[str, Any]:
-        """``POST /jobs``: validate, store the job, and (``start``) create a pending execution."""
-        if not isinstance(body, Mapping) or "operations" not in body:
         source = stored.get("recovered_execution")
         recovered = f", recovering {source}" if source else ""
         log.info(
@@ -190,6 +190,14 @@ class MasterService:
             stored["ex_id"],
             recovered,
         )
+        self.allocator.enqueue(stored["ex_id"])
+        return stored
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def submit_job(self, body: Any, *, start: bool) -> dict[str, Any]:
+        """``POST /jobs``: validate, store the job, and (``start``) create a pending execution."""
+        if not isinstance(body, Mapping) or "operations" not in body:
             raise ApiError(400, "No job was posted")
         if "job_id" in body:
             raise ApiError(422, "Job cannot include a job_id on submit")
@@ -198,6 +206,7 @@ class MasterService:
         job_id = str(uuid.uuid4())
         job = self.store.create_job({**spec, "job_id": job_id, "_context": "job"})
         self._job_written()
+        log.info("job %s (%s) registered", job_id, spec.get("name", ""))
         result: dict[str, Any] = {"job_id": job["job_id"]}
         if start:
             ex = self._create_execution(records.new_execution(job_id, spec, validated.config))
@@ -206,7 +215,6 @@ class MasterService:
 
     def list_jobs(self, flt: JobFilter, page: Page, ex_fields: Sequence[str] | None = None) -> list[Record]:
         jobs = self.store.list_jobs(flt, page)
-        log.info("job %s (%s) registered", job_id, spec.get("name", ""))
         if ex_fields is not None:
             self._attach_ex(jobs, ex_fields)
         return jobs

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from teraslice_k8s.master.assets import AssetService
 from teraslice_k8s.models.config import SysConfig
 from teraslice_k8s.models.job import ValidatedJob
 
@@ -35,13 +36,26 @@ def job_spec(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in JOB_METADATA_KEYS}
 
 
-def job_validator(config: SysConfig) -> JobValidator:
-    """Build the validator for one cluster ``config`` from the models' and runtime's functions."""
+def job_validator(config: SysConfig, assets: AssetService | None = None) -> JobValidator:
+    """Build the validator for one cluster ``config`` from the models' and runtime's functions.
+
+    With ``assets``, the job's ``assets`` entries are resolved to ids first (a 404
+    :class:`~teraslice_k8s.master.errors.ApiError` when one matches nothing), those assets are
+    loaded, and the operations are looked up and validated with them in scope; the validated
+    config then holds the resolved ids (what the execution record and its processes get)."""
     from teraslice_k8s.models.job import validate_job
+    from teraslice_k8s.runtime.operations.asset_ops import asset_scope
     from teraslice_k8s.runtime.operations.validation import validate_operations
 
     def validate(spec: Mapping[str, Any]) -> ValidatedJob:
-        return validate_job(spec, config, op_validator=validate_operations)
+        entries = spec.get("assets")
+        if assets is None or not (isinstance(entries, list) and all(isinstance(e, str) for e in entries)):
+            return validate_job(spec, config, op_validator=validate_operations)
+        ids = assets.resolve(entries)
+        with asset_scope(assets.load(ids)):
+            validated = validate_job(spec, config, op_validator=validate_operations)
+        validated.config["assets"] = ids
+        return validated
 
     return validate
 

@@ -149,6 +149,19 @@ def _first_ipv4() -> str:
         return "127.0.0.1"
 
 
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def parse_byte_size(value: int | str) -> int:
+    """``"100mb"``/``"512kb"``/``1048576`` -> bytes (the ``bytes`` package's units, as express)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?b?)\s*", str(value).lower())
+    if isinstance(value, bool) or not match or float(match.group(1)) <= 0:
+        raise ValueError('must be a positive size such as "100mb", "512kb" or a number of bytes')
+    return int(float(match.group(1)) * _BYTE_UNITS[match.group(2)])
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(strict=True, frozen=True, extra="allow")
 
@@ -268,6 +281,10 @@ class TerasliceConfig(_Section):
     asset_storage_connection_type: str = "elasticsearch-next"
     asset_storage_connection: str = "default"
     asset_storage_bucket: str | None = None
+    #: Ours: false turns ``POST /assets`` off (clusters that allow only image-baked operations).
+    assets_upload_enabled: bool = True
+    #: Largest request body the API reads (``"100mb"``, bytes as an integer): 413 beyond it.
+    api_payload_limit: int | str = "100mb"
 
     @model_validator(mode="before")
     @classmethod
@@ -296,6 +313,12 @@ class TerasliceConfig(_Section):
             raise ValueError("must not start with -, _ or +")
         if _INDEX_NAME_FORBIDDEN.search(value):
             raise ValueError('must not contain any of \\ / * ? " < > | #')
+        return value
+
+    @field_validator("api_payload_limit")
+    @classmethod
+    def _check_payload_limit(cls, value: int | str) -> int | str:
+        parse_byte_size(value)
         return value
 
     @field_validator("slicer_port_range")
@@ -343,6 +366,10 @@ class TerasliceConfig(_Section):
     @property
     def is_kubernetes(self) -> bool:
         return self.cluster_manager_type in KUBERNETES_MANAGERS
+
+    @property
+    def payload_limit_bytes(self) -> int:
+        return parse_byte_size(self.api_payload_limit)
 
     @property
     def slicer_ports(self) -> tuple[int, int]:

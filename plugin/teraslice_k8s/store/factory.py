@@ -14,8 +14,10 @@ from pathlib import Path
 
 from teraslice_k8s.errors import Problem, ValidationError
 from teraslice_k8s.models.config import SysConfig
+from teraslice_k8s.store.assets import AssetIndex, AssetStore, BlobStorage
 from teraslice_k8s.store.base import Store
 from teraslice_k8s.store.sqlite import SqliteStore
+from teraslice_k8s.store.sqlite_assets import SqliteAssetIndex
 
 
 def _invalid(path: str, message: str) -> ValidationError:
@@ -52,6 +54,61 @@ def open_store(config: SysConfig) -> Store:
             index_settings=config.teraslice.index_settings,
             close_client=True,
             startup_timeout=storage.startup_timeout / 1000,  # ms, parsed by the model
+        )
+    except BaseException:
+        client.close()
+        raise
+
+
+def open_asset_store(config: SysConfig) -> AssetStore:
+    """The asset records next to the state (SQLite table ``assets`` in the same file, or the
+    ``<cluster>__assets`` index on the same connection), with the zips in S3 when
+    ``teraslice.asset_storage_connection_type`` is ``s3`` (connector
+    ``terafoundation.connectors.s3.<asset_storage_connection>``, bucket
+    ``asset_storage_bucket``, default ``ts-assets-<cluster name>``)."""
+    ts = config.teraslice
+    blobs: BlobStorage | None = None
+    if ts.asset_storage_connection_type == "s3":
+        from teraslice_k8s.store.s3_blobs import S3Blobs
+
+        connection = config.terafoundation.connection(ts.asset_storage_connection, ("s3",))
+        if connection is None:
+            raise _invalid(
+                "teraslice.asset_storage_connection",
+                f'no "s3" connector named "{ts.asset_storage_connection}" in terafoundation.connectors',
+            )
+        bucket = ts.asset_storage_bucket or f"ts-assets-{ts.name}".replace("_", "-")
+        blobs = S3Blobs(connection.model_dump(exclude_none=True), bucket)
+    try:
+        return AssetStore(_asset_index(config), blobs)
+    except BaseException:
+        if blobs is not None:
+            blobs.close()
+        raise
+
+
+def _asset_index(config: SysConfig) -> AssetIndex:
+    storage = config.teraslice.storage
+    if storage.type in (None, "sqlite"):
+        path = Path(storage.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteAssetIndex(path)
+    from teraslice_k8s.store.es_assets import ElasticsearchAssetIndex
+    from teraslice_k8s.store.es_client import connector_client
+
+    connection = config.terafoundation.connection(storage.connection)
+    if connection is None:
+        raise _invalid(
+            "teraslice.storage.connection",
+            f'no "elasticsearch-next" or "elasticsearch" connector named "{storage.connection}" '
+            "in terafoundation.connectors",
+        )
+    kind = config.terafoundation.connection_type(storage.connection)
+    settings = connection.model_dump(exclude_none=True)
+    client = connector_client(f"terafoundation.connectors.{kind}.{storage.connection}", settings)
+    try:
+        return ElasticsearchAssetIndex(
+            client, config.teraslice.name, index_settings=config.teraslice.index_settings, close_client=True
         )
     except BaseException:
         client.close()

@@ -236,6 +236,13 @@ class Emulator:
         if action == "_count":
             return 200, self.count(name, data)
         doc_id = parts[2]
+        if action == "_doc" and method == "DELETE":  # the asset store deletes by id
+            if doc_id not in index.docs:
+                return 404, {"_index": name, "_id": doc_id, "result": "not_found"}
+            del index.docs[doc_id]
+            if refresh:
+                index.refresh()
+            return 200, {"_index": name, "_id": doc_id, "result": "deleted"}
         if action == "_doc" and method == "GET":
             if doc_id not in index.docs:
                 return 404, {"_index": name, "_id": doc_id, "found": False}
