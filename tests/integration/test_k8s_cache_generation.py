@@ -90,3 +90,20 @@ def test_each_watched_change_bumps_the_generation_before_listeners_hear_of_it(
         assert cache.generation == start + 3
     finally:
         cache.stop()
+
+
+def test_backend_state_version_follows_the_pod_cache(
+    make_backend: Any, emulator: EmulatorThread, events: Any
+) -> None:
+    """KubernetesBackend.state_version (what /cluster/state is keyed by): never equal before
+    start() (each call lists afresh); after it, equal until a pod changes."""
+    backend = make_backend()
+    assert backend.state_version() != backend.state_version()
+    backend.start(events)
+    version = backend.state_version()
+    assert backend.state_version() == version
+    worker = pod("worker-1")
+    worker["metadata"]["labels"]["app.kubernetes.io/instance"] = backend.instance
+    emulator.apply("v1/pods", NAMESPACE, worker)
+    backend._caches[Kind.POD].relist()  # what the watch brings too, without waiting for it
+    assert backend.state_version() != version

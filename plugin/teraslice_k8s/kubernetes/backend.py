@@ -33,7 +33,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from teraslice_k8s.backend.base import (
@@ -285,6 +285,11 @@ class KubernetesBackend:
         """Teraslice's ``kubernetesV2`` cluster state from the pod cache (a pod list before
         :meth:`start`)."""
         return gen_cluster_state(self._items(self._caches[Kind.POD]))
+
+    def state_version(self) -> Hashable:
+        """Changes whenever :meth:`cluster_state` may (the pod cache's change count); before
+        :meth:`start` a fresh object, so a listing is never reused."""
+        return self._caches[Kind.POD].generation if self._started else object()
 
     # ------------------------------------------------------------------------------ controller
 
