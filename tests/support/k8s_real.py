@@ -201,8 +201,9 @@ class Cluster:
 
     @contextlib.contextmanager
     def namespace(self, prefix: str = "ts-test") -> Iterator[str]:
-        """A fresh namespace (PodSecurity ``restricted``), deleted afterwards, waiting until it is
-        gone so no pod process of it outlives the test."""
+        """A fresh namespace (PodSecurity ``restricted``), deleted afterwards, waiting until none
+        of its pods is left, so no pod process of it outlives the test (the namespace object
+        itself finishes in the background: a terminating namespace admits no new pod)."""
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         manifest = {
             "apiVersion": "v1",
@@ -213,8 +214,12 @@ class Cluster:
         try:
             yield name
         finally:
-            self.kubectl(
-                "delete", "namespace", name, "--wait=true", f"--timeout={NAMESPACE_DELETE_TIMEOUT:.0f}s"
+            self.kubectl("delete", "namespace", name, "--wait=false")
+            wait_until(
+                lambda: not self.kubectl("-n", name, "get", "pods", "-o", "name").strip(),
+                NAMESPACE_DELETE_TIMEOUT,
+                f"the pods of namespace {name} gone",
+                interval=0.5,
             )
 
     @contextlib.contextmanager
