@@ -35,6 +35,8 @@ STOP_TIMEOUT = 120.0
 class Release:
     cluster: Cluster
     namespace: str
+    #: What `helm install` printed (status and NOTES).
+    install_output: str
 
     def master_pod(self) -> dict[str, Any]:
         pods = self.cluster.kubectl_json(
@@ -57,12 +59,12 @@ class Release:
 def release(k8s_cluster: Cluster) -> Iterator[Release]:
     """The chart installed with its defaults (plus the cluster's image values) and ``--wait``."""
     with k8s_cluster.namespace("ts-chart") as namespace:
-        k8s_cluster.helm(
+        output = k8s_cluster.helm(
             "install", RELEASE, str(CHART), "--namespace", namespace, "--wait", "--timeout", "5m",
             *k8s_cluster.chart_values,
         )  # fmt: skip
         try:
-            yield Release(k8s_cluster, namespace)
+            yield Release(k8s_cluster, namespace, output)
         finally:
             k8s_cluster.helm("uninstall", RELEASE, "--namespace", namespace, "--wait", check=False)
 
@@ -98,6 +100,14 @@ def test_master_sees_its_own_pod_through_its_service_account(release: Release, m
         "pod_name": pod["metadata"]["name"],
         "pod_ip": pod["status"]["podIP"],
     }.items() <= next(a for a in active if a.get("assignment") == "master").items()
+
+
+def test_install_notes_say_that_uninstall_stops_the_executions(release: Release) -> None:
+    assert "STATUS: deployed" in release.install_output
+    assert (
+        "helm uninstall first stops every running execution through the master (a pre-delete hook; up to\n"
+        "120 s, then forced), so no execution pod, Job, Deployment or Service is left behind."
+    ) in release.install_output
 
 
 def test_helm_test_logs_show_the_test_output(release: Release) -> None:
