@@ -43,10 +43,15 @@ def console(*, stderr: bool = False) -> Any:
     """A ``rich.console.Console`` for tables and summaries (see the module docstring)."""
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich exits 1 here; the command's wrapper ends it as other tools end (141).
+            raise BrokenPipeError
+
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
-        return Console(stderr=stderr)
-    return Console(stderr=stderr, width=_UNBOUNDED_WIDTH, no_color=True)
+        return _Console(stderr=stderr)
+    return _Console(stderr=stderr, width=_UNBOUNDED_WIDTH, no_color=True)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Any:
