@@ -18,9 +18,11 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from teraslice_k8s.errors import TerasliceError
 from teraslice_k8s.models.asset import (
     DEFAULT_LIMITS,
     MANIFEST,
@@ -30,7 +32,10 @@ from teraslice_k8s.models.asset import (
     open_zip,
     safe_member_path,
 )
-from teraslice_k8s.runtime.operations.asset_ops import LoadedAsset, import_asset
+from teraslice_k8s.models.asset_versions import ASSET_ID
+from teraslice_k8s.models.config import SysConfig
+from teraslice_k8s.runtime.operations.asset_ops import AssetLoadError, LoadedAsset, activate, import_asset
+from teraslice_k8s.store.base import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -136,4 +141,32 @@ def load_assets(
             ", ".join(sorted(asset.operations)) or "none",
         )
         loaded.append(asset)
+    return loaded
+
+
+class AssetUnavailable(TerasliceError):
+    """An execution's asset could not be fetched, unpacked or imported (the process exits 1)."""
+
+
+def load_execution_assets(config: SysConfig, execution: Mapping[str, Any]) -> list[LoadedAsset]:
+    """Process start-up of a controller or worker: load the execution's resolved assets (the
+    40-hex ids the master put in ``assets``) from the store and make their operations this
+    process's (:func:`~teraslice_k8s.runtime.operations.asset_ops.activate`). Entries that are
+    not ids (records written before assets were resolved) are ignored."""
+    ids = [a for a in execution.get("assets") or [] if isinstance(a, str) and ASSET_ID.fullmatch(a)]
+    if not ids:
+        return []
+    from teraslice_k8s.store.factory import open_asset_store
+
+    try:
+        store = open_asset_store(config)
+    except (StoreError, ValueError) as err:
+        raise AssetUnavailable(f"cannot open the asset store: {err}") from err
+    try:
+        loaded = load_assets(ids, store.get_zip, assets_root(config.teraslice.assets_directory))
+    except (StoreError, AssetRejected, AssetLoadError, OSError) as err:
+        raise AssetUnavailable(f"cannot load the execution's assets: {err}") from err
+    finally:
+        store.close()
+    activate(loaded)
     return loaded

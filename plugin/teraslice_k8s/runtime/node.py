@@ -17,6 +17,7 @@ directly (the local backend does, to start fast); ``teraslice-k8s node`` wraps i
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -52,12 +53,15 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
         return 2
 
     from teraslice_k8s import logs
+    from teraslice_k8s.runtime.assets import AssetUnavailable, load_execution_assets
     from teraslice_k8s.runtime.pipeline import check_operations
     from teraslice_k8s.runtime.settings import RuntimeSettings, decode_execution
 
     try:
         config = load_node_config(config_path or env.get("TERAFOUNDATION_CONFIG"))
         execution = decode_execution(env)
+        # The job's assets first: its operations may come from them.
+        loaded = load_execution_assets(config, execution)
         check_operations(execution)
         log_format = logs.resolve_format(None, config.terafoundation.log_format, env)
     except ValidationError as exc:
@@ -67,6 +71,9 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
     except ValueError as exc:  # $TERASLICE_LOG_FORMAT
         print(exc, file=sys.stderr)
         return 2
+    except AssetUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
     settings = RuntimeSettings.from_config(config, execution)
     logs.configure(
         settings.log_level,
@@ -75,6 +82,15 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
         name=config.teraslice.name,
         context={"ex_id": execution.get("ex_id"), "job_id": execution.get("job_id")},
     )
+    for asset in loaded:
+        logging.getLogger(__name__).info(
+            "asset %s (%s@%s) loaded from %s: %s",
+            asset.id,
+            asset.name,
+            asset.version,
+            asset.path,
+            ", ".join(sorted(asset.operations)) or "no operations",
+        )
     parent_pid = env.get(PARENT_PID_ENV, "")
     if parent_pid.isdigit():
         terminate_when_orphaned(int(parent_pid))
