@@ -18,6 +18,8 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -89,7 +91,10 @@ def unpack(data: bytes, root: Path, asset_id: str, limits: BundleLimits = DEFAUL
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{asset_id}.", dir=root))
     try:
-        _extract(data, staging, limits)
+        try:
+            _extract(data, staging, limits)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as err:  # sizes or CRCs that lie
+            raise AssetRejected(422, f"asset bundle is damaged: {err}") from None
         try:
             os.rename(staging, final)
         except OSError:
