@@ -63,7 +63,8 @@ def test_incompatible_assets_are_skipped_and_named() -> None:
     assert pick(records, "std", HERE) == "d"
     assert failure(records[:3], "std") == (
         404,
-        'No asset found for "std", due to a potential node_version, platform, arch or python_version mismatch',
+        'No asset found for "std", due to a potential '
+        "node_version, platform, arch or python_version mismatch",
     )
     assert failure(records[:1], "std") == (
         404,
