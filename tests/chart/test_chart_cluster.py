@@ -1,11 +1,13 @@
 """The chart on a real cluster, installed with its defaults (k8s-real with pods as processes here;
 kind with ``values-examples/kind.yaml`` in the GitHub workflow; see ``support.k8s_real``).
 
-One release per module, in a fresh PodSecurity-``restricted`` namespace; the tests run in file
-order and the last one uninstalls it: ``helm install --wait`` (real admission), the master Ready
-by its probes and talking to the API server as its ServiceAccount, ``helm test --logs``, the
-ServiceAccount's exact rights, ``/v1/cluster/state`` of a running execution through the master's
-pod, and ``helm uninstall`` stopping that execution (its pre-delete hook) and leaving nothing.
+One release per module (fixture ``release``), in a fresh PodSecurity-``restricted`` namespace;
+its tests run in file order and the last of them uninstalls it: ``helm install --wait`` (real
+admission), the master Ready by its probes and talking to the API server as its ServiceAccount,
+``helm test --logs``, the ServiceAccount's exact rights, ``/v1/cluster/state`` of a running
+execution through the master's pod, and ``helm uninstall`` stopping that execution (its
+pre-delete hook) and leaving nothing. Then a release of its own whose master is down: the hook
+warns and the uninstall goes on.
 """
 
 from __future__ import annotations
@@ -245,7 +247,7 @@ def test_cluster_state_lists_a_running_execution_then_nothing_of_it(
 def test_helm_uninstall_stops_running_executions_and_leaves_nothing(
     release: Release, master: httpx.Client
 ) -> None:
-    """Last test of the module: it uninstalls the release."""
+    """Last test of the module's release: it uninstalls it."""
     _job_id, ex_id = _start(master)
     wait_until(
         lambda: len(_pods_of(release, ex_id)) == 3, RUNNING_TIMEOUT, "controller and 2 workers running"
@@ -278,3 +280,36 @@ def test_helm_uninstall_stops_running_executions_and_leaves_nothing(
     wait_until(
         lambda: leftovers() == ["pod/teraslice-master-test-api"], STOP_TIMEOUT, "only the test pod left"
     )
+
+
+def test_uninstall_with_the_master_down_warns_and_goes_on(k8s_cluster: Cluster, k8s_namespace: str) -> None:
+    """The pre-delete hook never blocks an uninstall: with no master to ask, it warns and exits 0."""
+    base = ("--namespace", k8s_namespace)
+    k8s_cluster.helm(
+        "install", RELEASE, str(CHART), *base, "--set", "uninstallHook.reachTimeoutSeconds=1",
+        *k8s_cluster.chart_values,
+    )  # fmt: skip
+    k8s_cluster.kubectl(*base, "scale", "deployment/teraslice-master", "--replicas=0")
+    wait_until(
+        lambda: (
+            not k8s_cluster.kubectl(
+                *base, "get", "pods", "-l", "app.kubernetes.io/component=master", "-o", "name"
+            )
+        ),
+        STOP_TIMEOUT,
+        "no master pod",
+    )
+
+    output = k8s_cluster.helm("uninstall", RELEASE, *base, "--wait", "--timeout", "2m")
+    assert f'release "{RELEASE}" uninstalled' in output
+    if k8s_cluster.processes:  # the hook's own log (Helm deleted its Job on success)
+        (log,) = (k8s_cluster.logs_dir / "kubelet" / "logs" / k8s_namespace).glob(
+            "teraslice-master-stop-executions-*.log"
+        )
+        url = f"http://teraslice-master.{k8s_namespace}.svc.cluster.local:5678"
+        (line,) = log.read_text().splitlines()
+        assert line.startswith(f"warning: cannot reach the master at {url}: ")
+        assert line.endswith(
+            "; no execution was stopped. Their Jobs, Deployments and Services stay until you delete "
+            "them (or their namespace)."
+        )
