@@ -54,8 +54,8 @@ def free_port() -> int:
 
 
 def test_readme_marks_the_local_walk_through() -> None:
-    # run, then the master in the background and the client commands against it
-    assert [b.kind for b in readme_blocks()] == ["run", "background", "run"]
+    # run, then the master in the background and the client commands against it, then render
+    assert [b.kind for b in readme_blocks()] == ["run", "background", "run", "run"]
 
 
 def _bash(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -127,6 +127,10 @@ def test_readme_local_walk_through_runs_as_written(tmp_path: Path) -> None:
     assert any(ex_id in line for line in lines), "ex list shows the execution with its whole id"
     saved = (tmp_path / "my-job.json").read_text(encoding="utf-8")
     assert job_id in saved
+
+    # render: the controller Job, its Service and the worker Deployment
+    kinds = re.findall(r"^kind: (\w+)$", outputs[2], flags=re.M)
+    assert kinds == ["Job", "Service", "Deployment"], outputs[2]
 
     # the master's log tells the story
     for expected in (
