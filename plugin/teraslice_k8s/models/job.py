@@ -79,6 +79,13 @@ def _label_value(value: Any) -> str:
     raise _fail("label_value", "must be a string, number or boolean")
 
 
+def _no_nul(value: str) -> str:
+    # A process environment cannot hold NUL: the pod (or local process) would fail to start.
+    if "\x00" in value:
+        raise _fail("env_value", "must not contain a NUL character")
+    return value
+
+
 def _non_empty_key(key: str) -> str:
     if not key:
         raise _fail("label_key", "label names must not be empty")
@@ -183,7 +190,13 @@ class Operation(_Strict):
 
 
 class ApiConfig(_Strict):
+    """An ``apis`` entry's common keys (§2.3); its other keys are options of the operations
+    naming it in ``_api_name`` and are checked with their schemas."""
+
     name: Annotated[str, Field(alias="_name", min_length=1)]
+    encoding: Literal["json", "raw"] = Field("json", alias="_encoding")
+    dead_letter_action: Annotated[str, Field(alias="_dead_letter_action", min_length=1)] = "throw"
+    connection: Annotated[str, Field(alias="_connection", min_length=1)] = "default"
 
 
 NonNegative = Annotated[Number, Field(ge=0)]
@@ -205,7 +218,7 @@ class JobModel(_Strict):
     autorecover: bool = False
     operations: list[Operation] = []
     apis: list[ApiConfig] = []
-    env_vars: dict[EnvName, Annotated[str, Field(min_length=1)]] = {}
+    env_vars: dict[EnvName, Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]] = {}
     log_level: Literal["trace", "debug", "info", "warn", "error", "fatal"] | None = None
     stateful: bool = False
     labels: dict[Annotated[str, AfterValidator(_non_empty_key)], LabelValue] | None = None

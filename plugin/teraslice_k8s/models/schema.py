@@ -111,6 +111,11 @@ def _literal_choices(expected: str) -> str:
     return ", ".join(p.strip().strip("'\"") for p in parts)
 
 
+def _bound(value: Any) -> Any:
+    # A float field's integral bound prints as JavaScript would (86400, not 86400.0).
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
@@ -119,11 +124,11 @@ def _message(error: ErrorDetails) -> str:
     if kind == "literal_error":
         return f"must be one of {_literal_choices(str(ctx.get('expected', '')))}"
     if kind == "greater_than_equal":
-        return f"must be >= {ctx['ge']}"
+        return f"must be >= {_bound(ctx['ge'])}"
     if kind == "greater_than":
-        return f"must be > {ctx['gt']}"
+        return f"must be > {_bound(ctx['gt'])}"
     if kind == "less_than_equal":
-        return f"must be <= {ctx['le']}"
+        return f"must be <= {_bound(ctx['le'])}"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "too_short":

@@ -46,9 +46,14 @@ class FailOn(Processor):
         return batch
 
 
+class GateOptions(OpOptions):
+    """``gate`` has no options (every operation declares its schema)."""
+
+
 class Gate(Processor):
     """Blocks every slice until the test opens the gate; ``entered`` is set on the first."""
 
+    Options: ClassVar[type[OpOptions]] = GateOptions
     entered: ClassVar[asyncio.Event]
     gate: ClassVar[asyncio.Event]
 

@@ -161,7 +161,7 @@ def test_duration_parsing() -> None:
             [{"_name": "out", "size": -1}],
             [
                 Problem("operations[1].index", "is required"),
-                Problem("operations[1].size", "must be > 0"),
+                Problem("apis[0].size", "must be > 0"),  # the bad value is the API's
             ],
         ),
         (

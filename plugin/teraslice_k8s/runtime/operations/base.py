@@ -2,9 +2,16 @@
 
 A job's first operation is a :class:`Reader`; the execution controller asks it for a
 :class:`Slicer` and workers ask it for a fetcher (:meth:`Reader.fetch`). Every later operation
-is a :class:`Processor`. Each operation class declares a pydantic ``Options`` model: unknown
-keys are kept (Teraslice's validator keeps them too), wrong values become field-path problems
-at submit time (see :mod:`teraslice_k8s.runtime.operations.validation`).
+is a :class:`Processor`.
+
+**Options schema (required).** Every operation class declares its options as ``Options``, a
+subclass of :class:`OpOptions` (a pydantic model in strict mode: ``"5"`` is not a number,
+``1`` is not a boolean), with Teraslice's option names, types, defaults and ranges; an
+operation without one (``Options`` left as :class:`OpOptions` itself) is refused at submit
+(:func:`declared_options`). Unknown keys are kept (Teraslice's validator keeps them too) and
+reported as warnings; wrong values become field-path problems at submit time
+(``operations[0].size: must be > 0``, see :mod:`teraslice_k8s.runtime.operations.validation`).
+An operation without options declares an empty subclass (``class NoopOptions(OpOptions): pass``).
 
 Operations receive and return *batches*: lists of records (usually dicts). They are called
 once per slice, so per-slice overhead (a coroutine call) is fine but per-record work must stay
@@ -16,25 +23,63 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 #: One slice request as produced by a slicer (JSON-serialisable).
 SliceRequest = dict[str, Any]
 Batch = list[Any]
 
 
-class OpOptions(BaseModel):
-    """Keys every operation config may carry (Teraslice's common op keys, §2.3)."""
+def _date_string(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    raise PydanticCustomError("date", 'must be a date string (ISO 8601, e.g. "2024-05-01T00:00:00Z")')
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+#: A date option: an ISO 8601 string (``"2024-05-01"``, ``"2024-05-01T12:00:00.000Z"``).
+DateString = Annotated[datetime, BeforeValidator(_date_string)]
+
+
+class OpOptions(BaseModel):
+    """Keys every operation config may carry (Teraslice's common op keys, §2.3).
+
+    Subclass it to declare an operation's options (see the module docstring). Strict: JSON
+    values are taken as they are (no ``"5"`` -> 5, ``1`` -> True, ``5.0`` -> 5).
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, strict=True)
 
     op: str = Field(alias="_op", min_length=1)
-    encoding: str = Field("json", alias="_encoding", pattern="^(json|raw)$")
+    encoding: Literal["json", "raw"] = Field("json", alias="_encoding")
     dead_letter_action: str = Field("throw", alias="_dead_letter_action", min_length=1)
     connection: str = Field("default", alias="_connection", min_length=1)
     api_name: str | None = Field(None, alias="_api_name", min_length=1)
+
+
+class OptionsNotDeclared(TypeError):
+    """An operation class that does not declare its options schema."""
+
+
+def declared_options(cls: type[Operation]) -> type[OpOptions]:
+    """The options model ``cls`` declares (``cls.Options``), or :class:`OptionsNotDeclared`
+    when it declares none (``Options`` is :class:`OpOptions` itself or not a subclass of it):
+    every operation, built in, installed or from an asset, must declare one."""
+    options = getattr(cls, "Options", None)
+    if not (isinstance(options, type) and issubclass(options, OpOptions)) or options is OpOptions:
+        raise OptionsNotDeclared(
+            f"{cls.__module__}.{cls.__qualname__} declares no options schema "
+            "(Options = a subclass of OpOptions, docs/operations.md)"
+        )
+    return options
 
 
 @dataclass(slots=True)

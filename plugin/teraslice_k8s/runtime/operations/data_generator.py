@@ -29,6 +29,7 @@ from pydantic import Field, model_validator
 
 from teraslice_k8s.runtime.operations.base import (
     Batch,
+    DateString,
     OpContext,
     OpOptions,
     Reader,
@@ -63,11 +64,11 @@ class DataGeneratorOptions(OpOptions):
     size: int = Field(5000, gt=0, description="once: total records; persistent: records per slice")
     slice_size: int | None = Field(None, gt=0, description="records per slice (extension)")
     json_schema: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    start: DateString | None = None
+    end: DateString | None = None
     format: Literal["dateNow", "isoBetween", "utcDate", "utcBetween"] | None = None
     stress_test: bool = False
-    delay: float = Field(0, ge=0, description="seconds to sleep per slice")
+    delay: float = Field(0, ge=0, le=86_400, description="seconds to sleep per slice (at most a day)")
     date_key: str = Field("created", min_length=1)
     set_id: Literal["base64url", "hexadecimal", "HEXADECIMAL"] | None = None
     id_start_key: str | None = None

@@ -33,6 +33,7 @@ from teraslice_k8s.models.schema import parse_duration
 from teraslice_k8s.runtime.connectors import ES_CONNECTOR_TYPES, elasticsearch_client
 from teraslice_k8s.runtime.operations.base import (
     Batch,
+    DateString,
     OpContext,
     Operation,
     OpOptions,
@@ -61,8 +62,8 @@ class ElasticsearchReaderOptions(OpOptions):
     index: str = Field(min_length=1)
     date_field_name: str = Field(min_length=1)
     size: int = Field(5000, gt=0)
-    start: datetime | None = None
-    end: datetime | None = None
+    start: DateString | None = None
+    end: DateString | None = None
     interval: str = "auto"
     delay: str | int = "30s"
     query: str = ""

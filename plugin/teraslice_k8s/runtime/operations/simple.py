@@ -13,15 +13,25 @@ from teraslice_k8s.models.schema import parse_duration
 from teraslice_k8s.runtime.operations.base import Batch, OpOptions, Processor, SliceRequest
 
 
+class NoopOptions(OpOptions):
+    """``noop`` has no options of its own."""
+
+
 class Noop(Processor):
     """Returns the batch unchanged."""
+
+    Options: ClassVar[type[OpOptions]] = NoopOptions
 
     async def process(self, batch: Batch, request: SliceRequest) -> Batch:
         return batch
 
 
+#: Longest wait per slice ``delay`` takes: one day (longer is a mistake, not a pause).
+MAX_DELAY_MS = 86_400_000
+
+
 class DelayOptions(OpOptions):
-    ms: int = Field(100, ge=0, description="milliseconds to wait per slice")
+    ms: int = Field(100, ge=0, le=MAX_DELAY_MS, description="milliseconds to wait per slice (at most a day)")
 
     @field_validator("ms", mode="before")
     @classmethod
