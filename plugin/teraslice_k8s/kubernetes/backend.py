@@ -73,7 +73,7 @@ from teraslice_k8s.kubernetes.render import (
     render_controller_service,
     render_worker_deployment,
 )
-from teraslice_k8s.kubernetes.state import CacheSettings, ObjectCache, gen_cluster_state
+from teraslice_k8s.kubernetes.state import CacheSettings, ObjectCache, PodAssetIds
 from teraslice_k8s.models.config import SysConfig
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,8 @@ class KubernetesBackend:
         self._start_states: dict[str, StartState] = {}
         self._report_lock = threading.Lock()
         self._started = False
+        #: Each pod's asset ids for the cluster state, decoded from its EX once.
+        self._pod_assets = PodAssetIds()
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -283,8 +285,8 @@ class KubernetesBackend:
 
     def cluster_state(self) -> dict[str, Any]:
         """Teraslice's ``kubernetesV2`` cluster state from the pod cache (a pod list before
-        :meth:`start`)."""
-        return gen_cluster_state(self._items(self._caches[Kind.POD]))
+        :meth:`start`); a controller's or worker's ``assets`` are its execution's asset ids."""
+        return self._pod_assets.cluster_state(self._items(self._caches[Kind.POD]))
 
     def state_version(self) -> Hashable:
         """Changes whenever :meth:`cluster_state` may (the pod cache's change count); before

@@ -2,7 +2,10 @@
 
 :func:`gen_cluster_state` is pure: pods in, Teraslice's ``kubernetesV2`` cluster-state object out
 (k8s-backend.md §8.2), built fresh on every call. Unlike Teraslice it never creates an
-``"undefined"`` node for a pod that has no ``hostIP`` yet (Pending, unscheduled).
+``"undefined"`` node for a pod that has no ``hostIP`` yet (Pending, unscheduled), and the
+``assets`` of an execution controller or worker are the execution's resolved asset ids (read
+from the pod's ``EX``) where Teraslice always reports ``[]``. :class:`PodAssetIds` remembers
+each pod's ids, so a cluster state of 1,000 workers decodes only the pods it has not seen.
 
 :class:`ObjectCache` keeps one kind of object (all objects matching one label selector) in
 memory with ONE list followed by ONE watch at a time, per kind, in a background thread: never a
@@ -17,6 +20,7 @@ still current.
 
 from __future__ import annotations
 
+import binascii
 import logging
 import threading
 import time
@@ -24,8 +28,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from teraslice_k8s.kubernetes.api import Kind, KubeApi, WatchStream
 from teraslice_k8s.kubernetes.errors import Gone, KubeError
+from teraslice_k8s.models.asset_versions import ASSET_ID
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +47,46 @@ _NOT_AVAILABLE = "N/A"
 ChangeListener = Callable[[Kind, "dict[str, Any] | None", "dict[str, Any] | None"], None]
 
 
-def gen_cluster_state(pods: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+#: Pods whose processes load the execution's assets (the master's entry keeps ``[]``).
+_ASSET_LOADERS = frozenset({"execution_controller", "worker"})
+
+AssetIdsOf = Callable[[Mapping[str, Any]], "tuple[str, ...]"]
+
+
+def pod_asset_ids(pod: Mapping[str, Any]) -> tuple[str, ...]:
+    """The resolved asset ids of the execution a controller or worker pod runs: the 40-hex
+    entries of ``assets`` in its first container's ``EX`` (base64 JSON of the execution), the
+    ones the process loads at start. ``()`` for any other pod and for an ``EX`` that is absent
+    or unreadable (the cluster state must never fail because of one odd pod)."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    if labels.get(COMPONENT_LABEL) not in _ASSET_LOADERS:
+        return ()
+    containers = (pod.get("spec") or {}).get("containers") or [{}]
+    for env in containers[0].get("env") or ():
+        if env.get("name") == "EX":
+            raw = env.get("value")
+            break
+    else:
+        return ()
+    try:
+        execution = orjson.loads(binascii.a2b_base64(raw))
+    except (TypeError, ValueError, binascii.Error):
+        return ()
+    assets = execution.get("assets") if isinstance(execution, dict) else None
+    if not isinstance(assets, list):
+        return ()
+    return tuple(a for a in assets if isinstance(a, str) and ASSET_ID.fullmatch(a))
+
+
+def gen_cluster_state(
+    pods: Iterable[Mapping[str, Any]], asset_ids: AssetIdsOf = pod_asset_ids
+) -> dict[str, Any]:
     """Teraslice's cluster state for ``pods`` (node id = host IP -> node with its active pods).
 
     A node appears for every host IP some pod is on; only ``Running`` pods are listed in its
     ``active``. Absent labels/IPs leave the matching key out of the entry, as Teraslice's
-    ``undefined`` does in JSON. Pods without a host IP (not scheduled yet) are skipped.
+    ``undefined`` does in JSON. Pods without a host IP (not scheduled yet) are skipped. An
+    entry's ``assets`` is ``asset_ids(pod)`` (default :func:`pod_asset_ids`), a fresh list.
     """
     state: dict[str, Any] = {}
     for pod in pods:
@@ -72,7 +113,7 @@ def gen_cluster_state(pods: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         labels = meta.get("labels") or {}
         containers = (pod.get("spec") or {}).get("containers") or [{}]
         entry = {
-            "assets": [],
+            "assets": list(asset_ids(pod)),
             "assignment": labels.get(COMPONENT_LABEL),
             "ex_id": labels.get(EX_ID_LABEL),
             "image": containers[0].get("image"),
@@ -83,6 +124,36 @@ def gen_cluster_state(pods: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         }
         node["active"].append({k: v for k, v in entry.items() if v is not None})
     return state
+
+
+class PodAssetIds:
+    """:func:`gen_cluster_state` with :func:`pod_asset_ids` remembered per pod.
+
+    A pod's ``EX`` cannot change (a pod's container env is immutable), so the ids are kept per
+    pod uid (name + ``resourceVersion`` for an object without one) and decoded once per pod,
+    not once per state. Only the pods of the latest state are remembered: a pod gone from the
+    listing is forgotten at the next :meth:`cluster_state`. Safe to call from several threads
+    (at worst two calls decode the same pod)."""
+
+    def __init__(self) -> None:
+        self._known: dict[str | tuple[str, str], tuple[str, ...]] = {}
+
+    def cluster_state(self, pods: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        known = self._known
+        seen: dict[str | tuple[str, str], tuple[str, ...]] = {}
+
+        def ids(pod: Mapping[str, Any]) -> tuple[str, ...]:
+            meta = pod.get("metadata") or {}
+            key: str | tuple[str, str] = meta.get("uid") or (str(meta.get("name")), _rv(pod))
+            found = known.get(key)
+            if found is None:
+                found = pod_asset_ids(pod)
+            seen[key] = found
+            return found
+
+        state = gen_cluster_state(pods, ids)
+        self._known = seen
+        return state
 
 
 @dataclass(frozen=True, slots=True)

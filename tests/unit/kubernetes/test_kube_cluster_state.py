@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from typing import Any
 
-from teraslice_k8s.kubernetes.state import gen_cluster_state
+from teraslice_k8s.kubernetes.state import PodAssetIds, gen_cluster_state
 
 
 def pod(
@@ -175,3 +177,98 @@ def test_running_pod_without_ip_omits_pod_ip() -> None:
     (entry,) = gen_cluster_state([p])["192.168.99.100"]["active"]
     assert "pod_ip" not in entry
     assert entry["ex_id"] == "e"
+
+
+# ---------------------------------------------------------------------------------------- assets
+
+ASSET_A = "a" * 40
+ASSET_B = "0123456789abcdef0123456789abcdef01234567"
+
+
+def with_ex(
+    p: dict[str, Any], execution: Any, uid: str | None = None, raw: str | None = None
+) -> dict[str, Any]:
+    """``p`` with an ``EX`` env (base64 JSON of ``execution``, or ``raw`` as is) and a uid."""
+    p = copy.deepcopy(p)
+    value = raw if raw is not None else base64.b64encode(json.dumps(execution).encode()).decode()
+    p["spec"]["containers"][0]["env"] = [
+        {"name": "NODE_TYPE", "value": "worker"},
+        {"name": "EX", "value": value},
+    ]
+    p["metadata"]["uid"] = uid or f"uid-{p['metadata']['name']}"
+    return p
+
+
+def pods_with_assets(assets: list[Any]) -> list[dict[str, Any]]:
+    master, controller, worker = FIXTURE_PODS
+    execution = {"ex_id": "123456", "job_id": "654321", "assets": assets, "operations": []}
+    return [with_ex(master, execution), with_ex(controller, execution), with_ex(worker, execution)]
+
+
+def expected_with_assets(ids: list[str]) -> dict[str, Any]:
+    state = copy.deepcopy(FIXTURE_STATE)
+    for entry in state["192.168.99.100"]["active"][1:]:  # the controller and the worker, not the master
+        entry["assets"] = ids
+    return state
+
+
+def test_controller_and_worker_list_the_executions_resolved_asset_ids() -> None:
+    pods = pods_with_assets([ASSET_A, ASSET_B])
+    assert gen_cluster_state(pods) == expected_with_assets([ASSET_A, ASSET_B])
+    assert PodAssetIds().cluster_state(pods) == expected_with_assets([ASSET_A, ASSET_B])
+
+
+def test_only_resolved_ids_are_listed_as_the_processes_load_only_those() -> None:
+    pods = pods_with_assets(["example:1.x", ASSET_A, 7, None, ASSET_B.upper()])
+    assert gen_cluster_state(pods) == expected_with_assets([ASSET_A])
+
+
+def test_without_assets_the_output_is_byte_identical_to_teraslices() -> None:
+    expected = json.dumps(FIXTURE_STATE)
+    for pods in (FIXTURE_PODS, pods_with_assets([])):
+        assert json.dumps(gen_cluster_state(pods)) == expected
+        assert json.dumps(PodAssetIds().cluster_state(pods)) == expected
+
+
+def test_an_unreadable_ex_lists_no_assets_and_never_fails() -> None:
+    master, controller, worker = FIXTURE_PODS
+    for raw in ("not base64!", base64.b64encode(b"{not json").decode(), base64.b64encode(b"[1]").decode()):
+        pods = [master, with_ex(controller, None, raw=raw), with_ex(worker, None, raw=raw)]
+        assert gen_cluster_state(pods) == FIXTURE_STATE
+    assets_not_a_list = [master, with_ex(controller, {"assets": ASSET_A}), worker]
+    assert gen_cluster_state(assets_not_a_list) == FIXTURE_STATE
+
+
+def test_pod_asset_ids_decodes_a_pod_once_and_forgets_pods_that_are_gone() -> None:
+    states = PodAssetIds()
+    pods = pods_with_assets([ASSET_A])
+    assert states.cluster_state(pods) == expected_with_assets([ASSET_A])
+    # Same uids: the ids remembered from the first decode are used (a pod's EX cannot change);
+    # a status change (new resourceVersion) does not make it decode again either.
+    same_uids = pods_with_assets([ASSET_B])
+    for p in same_uids:
+        p["metadata"]["resourceVersion"] = "2"
+    assert states.cluster_state(same_uids) == expected_with_assets([ASSET_A])
+    # New pods (new uids) are decoded.
+    replaced = [with_ex(p, {"assets": [ASSET_B]}, uid=f"new-{i}") for i, p in enumerate(FIXTURE_PODS)]
+    assert states.cluster_state(replaced) == expected_with_assets([ASSET_B])
+    # The first pods left the listing in between, so they are decoded afresh when they reappear.
+    assert states.cluster_state(same_uids) == expected_with_assets([ASSET_B])
+    # Results are fresh lists.
+    first = states.cluster_state(same_uids)
+    first["192.168.99.100"]["active"][1]["assets"].clear()
+    assert states.cluster_state(same_uids) == expected_with_assets([ASSET_B])
+
+
+def test_pods_without_uid_are_remembered_by_name_and_resource_version() -> None:
+    states = PodAssetIds()
+    pods = pods_with_assets([ASSET_A])
+    for p in pods:
+        del p["metadata"]["uid"]
+        p["metadata"]["resourceVersion"] = "1"
+    assert states.cluster_state(pods) == expected_with_assets([ASSET_A])
+    changed = pods_with_assets([ASSET_B])
+    for p in changed:
+        del p["metadata"]["uid"]
+        p["metadata"]["resourceVersion"] = "2"
+    assert states.cluster_state(changed) == expected_with_assets([ASSET_B])
