@@ -8,7 +8,7 @@ server whenever ``TEST_ELASTICSEARCH_URL`` is set (CI's service container).
 
 What it models: indices with mappings (``exists``/``create``/``delete``), documents with
 ``_seq_no``/``_primary_term`` (``if_seq_no`` conflicts, ``op_type=create`` conflicts), partial
-``_update`` (deep merge, ``document_missing_exception``), ``_bulk`` (``index``/``create``),
+``_update`` (deep merge, ``document_missing_exception``), ``_bulk`` (``index``/``create``/``delete``),
 ``_search`` (``bool`` filter/must_not, ``term``, ``terms``, ``match_all``; ``sort`` with missing
 last; ``from``/``size``; ``collapse``), ``_count`` and near-real-time visibility: searches see
 documents only after a refresh (``refresh=true|wait_for`` on a write, or ``_refresh``), while
@@ -280,8 +280,22 @@ class Emulator:
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
         items, errors = [], False
         touched = set()
-        for action_line, source in zip(lines[::2], lines[1::2], strict=True):
+        pairs: list[tuple[dict[str, Any], Any]] = []
+        while lines:  # a delete action has no source line
+            action_line = lines.pop(0)
+            pairs.append((action_line, None if "delete" in action_line else lines.pop(0)))
+        for action_line, source in pairs:
             ((action, meta),) = action_line.items()
+            if action == "delete":
+                index = self.indices.get(meta["_index"])
+                found = index is not None and index.docs.pop(meta["_id"], None) is not None
+                items.append({action: {"_id": meta["_id"], "status": 200 if found else 404}})
+                errors = errors or not found
+                if index is not None:
+                    touched.add(meta["_index"])
+                continue
+            # Elasticsearch creates a missing index on a bulk write (action.auto_create_index).
+            self.indices.setdefault(meta["_index"], _Index(mappings={}))
             try:
                 result = self._write(meta["_index"], meta.get("_id"), source, create=action == "create")
                 items.append({action: {**result, "status": 201}})

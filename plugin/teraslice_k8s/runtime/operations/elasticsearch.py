@@ -15,6 +15,10 @@ follows the clock: a step is emitted once ``end <= now - delay``.
 Bulk writing: batches of ``size`` index (or ``create``) actions; documents rejected with 429
 and whole-request 429s are retried with exponential backoff (0.5 s doubling, capped at 30 s,
 up to ``max_retries_429`` rounds); any other rejection fails the slice with ES's reason.
+
+Records and metadata (Teraslice's elasticsearch asset): the reader returns DataEntities with
+``_key`` = the document id (:func:`hit_entity`); the sender uses a record's ``_key`` as the
+document id and deletes the document named by ``_delete_id`` (:func:`bulk_actions`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pydantic import Field, field_validator
 
 from teraslice_k8s.models.schema import parse_duration
 from teraslice_k8s.runtime.connectors import ES_CONNECTOR_TYPES, elasticsearch_client
+from teraslice_k8s.runtime.data_entity import DataEntity, is_valid_key, now_ms
 from teraslice_k8s.runtime.operations.base import (
     Batch,
     DateString,
@@ -42,6 +47,44 @@ from teraslice_k8s.runtime.operations.base import (
     Slicer,
     SliceRequest,
 )
+
+
+def hit_entity(hit: Mapping[str, Any], now: int | None = None) -> DataEntity:
+    """A search hit as Teraslice's reader makes it: the ``_source`` with metadata ``_key`` =
+    the document id, ``_processTime``/``_ingestTime``/``_eventTime`` = now (epoch ms) and the
+    hit's ``_index``, ``_version``, ``_seq_no``, ``_primary_term`` (those it has)."""
+    at = now_ms() if now is None else now
+    meta: dict[str, Any] = {"_key": hit.get("_id"), "_processTime": at, "_ingestTime": at, "_eventTime": at}
+    for key in ("_index", "_type", "_version", "_seq_no", "_primary_term"):
+        if key in hit:
+            meta[key] = hit[key]
+    return DataEntity(hit.get("_source") or {}, meta)
+
+
+def bulk_actions(
+    records: Sequence[Any], action: str, index: str, routed: bool = False
+) -> list[tuple[dict[str, Any], Any]]:
+    """``(action line, document or None)`` pairs for ``records``, as Teraslice's bulk sender
+    makes them: a record's valid metadata ``_key`` is the document ``_id`` (no key: Elasticsearch
+    picks one); a record with metadata ``_delete_id`` (``add_key``'s ``delete_original``) first
+    deletes the document with that id, unless it is the new ``_key`` itself. ``routed`` (a
+    sender made for ``routed_sender``): the index is ``<index>-<standard:route>``."""
+    pairs: list[tuple[dict[str, Any], Any]] = []
+    for record in records:
+        meta: dict[str, Any] = {"_index": index}
+        if isinstance(record, DataEntity):
+            if routed:
+                route = record.get_metadata("standard:route")
+                if route is not None and route != "":
+                    meta["_index"] = f"{index}-{route}"
+            key = record.get_metadata("_key")
+            if is_valid_key(key):
+                meta["_id"] = str(key)
+            delete_id = record.get_metadata("_delete_id")
+            if is_valid_key(delete_id) and str(delete_id) != meta.get("_id"):
+                pairs.append(({"delete": {"_index": meta["_index"], "_id": str(delete_id)}}, None))
+        pairs.append(({action: meta}, record))
+    return pairs
 
 
 def _iso(value: datetime) -> str:
@@ -96,6 +139,8 @@ class _ConnectorClient(Operation):
     (from a worker thread), closed on shutdown."""
 
     _es: Elasticsearch | None = None
+    #: Checked at submit: the connector ``_connection`` names (default ``default``) must exist.
+    connector_types: ClassVar[tuple[str, ...]] = tuple(ES_CONNECTOR_TYPES)
 
     @property
     def es(self) -> Elasticsearch:
@@ -249,12 +294,8 @@ class ElasticsearchReader(_ConnectorClient, Reader):
         }
         if self.options.fields:
             query["_source"] = self.options.fields
-        return [
-            hit["_source"]
-            for hit in scan(
-                self.es, index=self.options.index, query=query, size=min(self.options.size, 10000)
-            )
-        ]
+        hits = scan(self.es, index=self.options.index, query=query, size=min(self.options.size, 10000))
+        return [hit_entity(hit) for hit in hits]
 
     async def fetch(self, request: SliceRequest) -> Batch:
         return await asyncio.to_thread(self._fetch, request)
@@ -263,16 +304,19 @@ class ElasticsearchReader(_ConnectorClient, Reader):
 class ElasticsearchBulk(_ConnectorClient, Processor):
     Options: ClassVar[type[OpOptions]] = ElasticsearchSenderOptions
     options: ElasticsearchSenderOptions
+    #: Index ``<index>-<standard:route>`` per record (senders made for ``routed_sender``).
+    routed: bool = False
 
     def _send(self, docs: Sequence[Any]) -> None:
         action = "create" if self.options.create else "index"
-        pending = list(docs)
+        pending = bulk_actions(docs, action, self.options.index, self.routed)
         delay = 0.5
         for attempt in range(self.options.max_retries_429 + 1):
             operations: list[Any] = []
-            for doc in pending:
-                operations.append({action: {"_index": self.options.index}})
-                operations.append(doc)
+            for line, doc in pending:
+                operations.append(line)
+                if doc is not None:
+                    operations.append(doc)
             try:
                 resp = self.es.bulk(operations=operations)
             except ApiError as exc:
@@ -283,12 +327,15 @@ class ElasticsearchBulk(_ConnectorClient, Processor):
                 continue
             if not resp.get("errors"):
                 return
-            retry: list[Any] = []
-            for doc, item in zip(pending, resp["items"], strict=True):
-                result = item.get(action, {})
+            retry: list[tuple[dict[str, Any], Any]] = []
+            for pair, item in zip(pending, resp["items"], strict=True):
+                kind = next(iter(pair[0]))
+                result = item.get(kind, {})
                 status = int(result.get("status", 200))
                 if status == 429:
-                    retry.append(doc)
+                    retry.append(pair)
+                elif kind == "delete" and status == 404:
+                    continue  # the old document is already gone
                 elif status >= 300:
                     raise RuntimeError(
                         f"elasticsearch_bulk: document rejected ({status}): {result.get('error')}"
