@@ -61,6 +61,11 @@ def register(sub: Any) -> None:
     p.add_argument("file", help="job file (JSON)")
     p.add_argument("--start", action="store_true", help="also start it")
     p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse the job when it has keys no schema declares (they are warnings otherwise)",
+    )
+    p.add_argument(
         "--save",
         action="store_true",
         help="write the job id into the file (__metadata.cli); a file already saved for this "
@@ -238,7 +243,10 @@ def _register(api: Api, args: argparse.Namespace) -> None:
             "updating that job instead of registering another",
             file=sys.stderr,
         )
-        result: dict[str, Any] = api.call("PUT", f"/v1/jobs/{saved}", json={**spec, "job_id": saved})
+        put_params = {"strict": "true"} if args.strict else None
+        result: dict[str, Any] = api.call(
+            "PUT", f"/v1/jobs/{saved}", params=put_params, json={**spec, "job_id": saved}
+        )
         if args.start:
             result = api.call("POST", f"/v1/jobs/{saved}/_start")
     else:
@@ -248,7 +256,10 @@ def _register(api: Api, args: argparse.Namespace) -> None:
                 "registering another job (--save updates the saved one)",
                 file=sys.stderr,
             )
-        result = api.call("POST", "/v1/jobs", params={"start": "true" if args.start else "false"}, json=spec)
+        post_params = {"start": "true" if args.start else "false"}
+        if args.strict:
+            post_params["strict"] = "true"
+        result = api.call("POST", "/v1/jobs", params=post_params, json=spec)
     if args.save:
         data["__metadata"] = {
             "cli": {
@@ -261,9 +272,9 @@ def _register(api: Api, args: argparse.Namespace) -> None:
     if args.json:
         _print_json(result)
         return
-    for warning in result.get("warnings") or ():
-        reason = warning.get("reason", {}).get("reason", {})
-        print(f"warning: {reason.get('description', warning)}", file=sys.stderr)
+    from teraslice_k8s.cli.output import print_warnings
+
+    print_warnings(result.get("warnings") or ())
     started = f", execution {result['ex_id']} started" if "ex_id" in result else ""
     action = "updated" if saved is not None and args.save else "registered"
     print(f"{action} job {spec.get('name', '')!s} as {result['job_id']}{started}")

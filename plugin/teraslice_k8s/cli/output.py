@@ -86,3 +86,12 @@ def exit_on_closed_stdout(run: Callable[[], int]) -> int:
         os.close(devnull)
         return EXIT_CLOSED_STDOUT
     return code
+
+
+def print_warnings(warnings: Sequence[Any], prefix: str = "") -> None:
+    """Job validation warnings (Teraslice's ``warnings`` objects) as ``warning: <description>``
+    lines on stderr: deprecations, unknown keys (with the suggested name), replaced keys."""
+    for warning in warnings:
+        reason = warning.get("reason", {}).get("reason", {}) if isinstance(warning, dict) else {}
+        text = reason.get("description", warning) if isinstance(reason, dict) else warning
+        print(f"warning: {prefix}{text}", file=sys.stderr)

@@ -49,6 +49,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--ex-id", help="execution id (default: UUID5 of the job id; --job only)")
     parser.add_argument("--owner-uid", help="uid of the controller Job for ownerReferences")
     parser.add_argument("--output", choices=("yaml", "json"), default="yaml", help="output format (yaml)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a --job with keys no schema declares (they are warnings otherwise)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -95,8 +100,9 @@ def execution_from_job(job: Mapping[str, Any], job_id: str, ex_id: str) -> dict[
 
 def build_execution(args: argparse.Namespace, config: Any) -> dict[str, Any]:
     """Read ``--job`` (validate, simulate submit) or ``--execution`` into an execution record."""
-    from teraslice_k8s.models.job import apply_prom_metrics_port, validate_job
-    from teraslice_k8s.runtime.operations.validation import validate_operations
+    from teraslice_k8s.cli.output import print_warnings
+    from teraslice_k8s.models.job import apply_prom_metrics_port
+    from teraslice_k8s.runtime.operations.validation import validate_job_spec
 
     if args.execution:
         if args.job_id or args.ex_id:
@@ -109,10 +115,11 @@ def build_execution(args: argparse.Namespace, config: Any) -> dict[str, Any]:
         ]
         if missing:
             raise ValidationError(missing, subject="execution")
-        validate_job(record, config, op_validator=validate_operations)
+        validate_job_spec(record, config)
         return dict(record)
     raw = _read_json(args.job, "job")
-    validated = validate_job(raw, config, op_validator=validate_operations)
+    validated = validate_job_spec(raw, config, strict=getattr(args, "strict", False))
+    print_warnings(validated.warnings, f"{args.job}: ")
     job = apply_prom_metrics_port(validated.config, config)
     job_id = args.job_id or default_job_id(raw)
     return execution_from_job(job, job_id, args.ex_id or default_ex_id(job_id))

@@ -47,6 +47,11 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--workers", type=int, help="override the job's worker count")
     parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse the job when it has keys no schema declares (they are warnings otherwise)",
+    )
+    parser.add_argument(
         "--data-dir",
         default=DEFAULT_DATA_DIR,
         help=f"directory of the state (state.sqlite) and the process logs (logs/<ex_id>/) "
@@ -103,11 +108,10 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from teraslice_k8s import logs
-    from teraslice_k8s.cli.output import config_error_lines
+    from teraslice_k8s.cli.output import config_error_lines, print_warnings
     from teraslice_k8s.errors import ValidationError
     from teraslice_k8s.models.config import load_config, parse_config
-    from teraslice_k8s.models.job import validate_job
-    from teraslice_k8s.runtime.operations.validation import validate_operations
+    from teraslice_k8s.runtime.operations.validation import validate_job_spec
 
     data_dir = Path(args.data_dir)
     try:
@@ -142,9 +146,10 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         return _problem_exit(config_error_lines(args.config, exc))
     try:
-        validated = validate_job(raw, config, op_validator=validate_operations)
+        validated = validate_job_spec(raw, config, strict=args.strict)
     except ValidationError as exc:
         return _problem_exit(exc.lines, f"{args.job}: ")
+    print_warnings(validated.warnings, f"{args.job}: ")
     try:
         log_format = logs.resolve_format(args.log_format, config.terafoundation.log_format)
     except ValueError as exc:

@@ -156,7 +156,7 @@ def create_app(service: MasterService) -> FastAPI:
     async def submit_job(request: Request) -> Any:
         body = await params.json_body(request, payload_limit)
         start = request.query_params.get("start") != "false"
-        return await call(service.submit_job, body, start=start)
+        return await call(service.submit_job, body, start=start, strict=params.strict(request.query_params))
 
     @api.get("/jobs", summary="List jobs")
     async def list_jobs(request: Request) -> Any:
@@ -187,7 +187,8 @@ def create_app(service: MasterService) -> FastAPI:
 
     @api.put("/jobs/{job_id}", summary="Replace a job", openapi_extra=_JOB_BODY)
     async def update_job(job_id: str, request: Request) -> Any:
-        return await call(service.update_job, job_id, await params.json_body(request, payload_limit))
+        body = await params.json_body(request, payload_limit)
+        return await call(service.update_job, job_id, body, params.strict(request.query_params))
 
     @api.delete("/jobs/{job_id}", summary="Soft-delete a job and its executions")
     async def delete_job(job_id: str) -> Any:

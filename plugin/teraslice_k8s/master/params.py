@@ -34,6 +34,11 @@ def truthy(value: str | None, default: bool) -> bool:
     raise ApiError(400, f'"{value}" is not a boolean, use true or false')
 
 
+def strict(params: Mapping[str, str]) -> bool | None:
+    """``?strict=true``: unknown job keys refuse the job; absent: the master's setting."""
+    return None if "strict" not in params else truthy(params["strict"], True)
+
+
 def int_option(params: Mapping[str, str], name: str, default: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":

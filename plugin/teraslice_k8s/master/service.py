@@ -172,10 +172,12 @@ class MasterService:
 
     # -- validation helpers ---------------------------------------------------------------
 
-    def _validated(self, spec: Mapping[str, Any]) -> ValidatedJob:
-        """Run the job validator; a rejected job is a 422 listing every field-path problem."""
+    def _validated(self, spec: Mapping[str, Any], strict: bool | None = False) -> ValidatedJob:
+        """Run the job validator; a rejected job is a 422 listing every field-path problem.
+        ``strict``: unknown keys are problems (None: the master's ``strict_job_keys``); a
+        stored job being started or recovered is never refused for them (False)."""
         try:
-            return self._validate(spec)
+            return self._validate(spec, strict=strict)
         except ValidationError as err:
             raise ApiError(422, err.message, err.lines) from err
 
@@ -195,14 +197,15 @@ class MasterService:
 
     # -- jobs -----------------------------------------------------------------------------
 
-    def submit_job(self, body: Any, *, start: bool) -> dict[str, Any]:
-        """``POST /jobs``: validate, store the job, and (``start``) create a pending execution."""
+    def submit_job(self, body: Any, *, start: bool, strict: bool | None = None) -> dict[str, Any]:
+        """``POST /jobs``: validate, store the job, and (``start``) create a pending execution.
+        ``strict``: unknown keys refuse the job (None: the master's setting)."""
         if not isinstance(body, Mapping) or "operations" not in body:
             raise ApiError(400, "No job was posted")
         if "job_id" in body:
             raise ApiError(422, "Job cannot include a job_id on submit")
         spec = self._prepare(body)
-        validated = self._validated(spec)
+        validated = self._validated(spec, strict)
         job_id = str(uuid.uuid4())
         job = self.store.create_job({**spec, "job_id": job_id, "_context": "job"})
         self._job_written()
@@ -234,7 +237,7 @@ class MasterService:
             self._attach_ex([job], ex_fields)
         return job
 
-    def update_job(self, job_id: str, body: Any) -> Record:
+    def update_job(self, job_id: str, body: Any, strict: bool | None = None) -> Record:
         """``PUT /jobs/:id``: replace the stored spec (fields left out disappear)."""
         if not isinstance(body, Mapping) or not body:
             raise ApiError(400, f"no data was provided to update job {job_id}")
@@ -247,7 +250,7 @@ class MasterService:
         validated: ValidatedJob | None = None
         # Teraslice skips validation when a job is being deactivated.
         if not (current.get("active") is not False and spec.get("active") is False):
-            validated = self._validated(spec)
+            validated = self._validated(spec, strict)
         record = {**spec, "job_id": job_id, "_context": "job", "_created": current.get("_created")}
         stored = self.store.replace_job(job_id, record)
         self._job_written()

@@ -14,7 +14,7 @@ broken rule by field path.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from teraslice_k8s.master.assets import AssetService
 from teraslice_k8s.models.config import SysConfig
@@ -26,7 +26,13 @@ __all__ = ["JOB_METADATA_KEYS", "JobValidator", "SpecPreparer", "ValidatedJob", 
 JOB_METADATA_KEYS = frozenset({"job_id", "_context", "_created", "_updated", "_deleted", "_deleted_on"})
 
 
-JobValidator = Callable[[Mapping[str, Any]], ValidatedJob]
+class JobValidator(Protocol):
+    """``validate(spec, strict=None)``: ``strict`` makes unknown keys problems (None: the
+    cluster's ``teraslice.strict_job_keys``)."""
+
+    def __call__(self, spec: Mapping[str, Any], *, strict: bool | None = None) -> ValidatedJob: ...
+
+
 #: Adds the Prometheus metrics port to ``external_ports`` (Teraslice persists it in the job).
 SpecPreparer = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -43,17 +49,19 @@ def job_validator(config: SysConfig, assets: AssetService | None = None) -> JobV
     :class:`~teraslice_k8s.master.errors.ApiError` when one matches nothing), those assets are
     loaded, and the operations are looked up and validated with them in scope; the validated
     config then holds the resolved ids (what the execution record and its processes get)."""
-    from teraslice_k8s.models.job import validate_job
     from teraslice_k8s.runtime.operations.asset_ops import asset_scope
-    from teraslice_k8s.runtime.operations.validation import validate_operations
+    from teraslice_k8s.runtime.operations.validation import validate_job_spec
 
-    def validate(spec: Mapping[str, Any]) -> ValidatedJob:
+    default_strict = config.teraslice.strict_job_keys
+
+    def validate(spec: Mapping[str, Any], *, strict: bool | None = None) -> ValidatedJob:
+        strict_keys = default_strict if strict is None else strict
         entries = spec.get("assets")
         if assets is None or not (isinstance(entries, list) and all(isinstance(e, str) for e in entries)):
-            return validate_job(spec, config, op_validator=validate_operations)
+            return validate_job_spec(spec, config, strict=strict_keys)
         ids = assets.resolve(entries)
         with asset_scope(assets.load(ids)):
-            validated = validate_job(spec, config, op_validator=validate_operations)
+            validated = validate_job_spec(spec, config, strict=strict_keys)
         validated.config["assets"] = ids
         return validated
 

@@ -283,6 +283,9 @@ class TerasliceConfig(_Section):
     asset_storage_bucket: str | None = None
     #: Ours: false turns ``POST /assets`` off (clusters that allow only image-baked operations).
     assets_upload_enabled: bool = True
+    #: Ours: job and operation keys no schema declares refuse the job (422) instead of being
+    #: kept with a warning (``POST /jobs?strict=true`` and the CLI's ``--strict`` per request).
+    strict_job_keys: bool = False
     #: Largest request body the API reads (``"100mb"``, bytes as an integer): 413 beyond it.
     api_payload_limit: int | str = "100mb"
 

@@ -19,6 +19,7 @@ port to ``external_ports``).
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,49 @@ SECRET_ENV_TAKEN_MESSAGE = (
 )
 
 OpValidator = Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]], list[Problem]]
+#: Keys the master sets on every job record: a posted value is replaced (and reported).
+MASTER_SET_KEYS = ("_context", "_created", "_updated")
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownKey:
+    """A key no schema declares: kept (as Teraslice keeps it), reported as a warning, or as
+    a problem in strict mode. ``owner`` is ``"job"`` or the operation's name."""
+
+    path: str
+    key: str
+    owner: str
+    suggestion: str | None
+
+    @property
+    def what(self) -> str:
+        return "a job property" if self.owner == "job" else f"an option of {self.owner}"
+
+    @property
+    def hint(self) -> str:
+        return f' (did you mean "{self.suggestion}"?)' if self.suggestion else ""
+
+    def problem(self) -> Problem:
+        return Problem(self.path, f"is not {self.what}{self.hint}")
+
+    def warning(self) -> dict[str, Any]:
+        description = f'"{self.path}" is not {self.what}; it is kept but has no effect{self.hint}'
+        if self.owner == "job":
+            reason: dict[str, Any] = {"type": "jobProperty"}
+        else:
+            reason = {"type": "assetOperation", "_op": self.owner}
+        reason.update(kind="unknownKey", reason={"field": self.path, "description": description})
+        return {"type": "JobValidation", "reason": reason}
+
+
+def closest(key: str, known: Sequence[str]) -> str | None:
+    """The known name ``key`` most likely misspells (difflib), if any is close enough."""
+    found = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+#: Finds the unknown keys of ``operations`` and ``apis`` (the runtime's operation schemas).
+OptionKeys = Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]], list[UnknownKey]]
 
 
 def _fail(kind: str, message: str) -> PydanticCustomError:
@@ -368,17 +412,40 @@ def _duplicate_problems(job: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def unknown_job_keys(raw: Mapping[str, Any], kubernetes: bool) -> list[UnknownKey]:
+    """Top-level keys of ``raw`` the job schema of the cluster type does not declare."""
+    model_class = KubernetesJobModel if kubernetes else JobModel
+    known = list(model_class.model_fields)
+    ignored = {*MASTER_SET_KEYS, "job_id"}
+    return [
+        UnknownKey(key, key, "job", closest(key, known))
+        for key in raw
+        if isinstance(key, str) and key not in model_class.model_fields and key not in ignored
+    ]
+
+
+def _master_set_warning(key: str) -> dict[str, Any]:
+    description = f'"{key}" is set by the master; the posted value is replaced'
+    reason = {"type": "jobProperty", "kind": "ignored", "reason": {"field": key, "description": description}}
+    return {"type": "JobValidation", "reason": reason}
+
+
 def validate_job(
     raw: Mapping[str, Any],
     config: SysConfig,
     *,
     op_validator: OpValidator | None = None,
+    option_keys: OptionKeys | None = None,
+    strict: bool = False,
 ) -> ValidatedJob:
     """Validate ``raw`` against the job schema for ``config``'s cluster type.
 
     ``op_validator(operations, apis)`` (the runtime's operation registry) is called when
-    both lists are well-formed; its problems are reported with the schema's. Raises
-    :class:`ValidationError` listing every problem; never mutates ``raw``.
+    both lists are well-formed; its problems are reported with the schema's. Keys no schema
+    declares (top level, and through ``option_keys`` those of operations and APIs) are kept
+    and returned as warnings (``kind: unknownKey``, with the closest known name), or are
+    problems when ``strict``; posted ``_context``/``_created``/``_updated`` are reported as
+    replaced. Raises :class:`ValidationError` listing every problem; never mutates ``raw``.
     """
     if not isinstance(raw, Mapping):
         raise ValidationError([Problem("", "a job must be a JSON object")], subject="job")
@@ -398,10 +465,16 @@ def validate_job(
         )
     operations, apis = raw.get("operations", []), raw.get("apis", [])
     problems.extend(_connection_problems({"apis": apis, "operations": operations}, config))
-    if op_validator is not None and _list_of_mappings(operations) and _list_of_mappings(apis):
+    lists_ok = _list_of_mappings(operations) and _list_of_mappings(apis)
+    if op_validator is not None and lists_ok:
         # One problem per field: the schema may already have named it (a missing ``_op``).
         reported = {problem.path for problem in problems}
         problems.extend(p for p in op_validator(operations, apis) if p.path not in reported)
+    unknown = unknown_job_keys(raw, kubernetes)
+    if option_keys is not None and lists_ok:
+        unknown += option_keys(operations, apis)
+    if strict:
+        problems.extend(key.problem() for key in unknown)
     if problems:
         raise ValidationError(_ordered(problems, raw), subject="job")
     assert model is not None
@@ -417,6 +490,8 @@ def validate_job(
         for name in ("cpu", "memory")
         if kubernetes and raw.get(name) is not None
     ]
+    warnings += [key.warning() for key in unknown]
+    warnings += [_master_set_warning(key) for key in MASTER_SET_KEYS if key in raw]
     return ValidatedJob(config=job, warnings=warnings)
 
 

@@ -140,6 +140,9 @@ class Operation:
 
     #: The pydantic model of this operation's options (subclasses narrow it).
     Options: ClassVar[type[OpOptions]] = OpOptions
+    #: Terafoundation connector types this operation reads its ``_connection`` from (empty:
+    #: it uses none). At submit the named connector (``default`` when unset) must exist.
+    connector_types: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, context: OpContext, options: OpOptions) -> None:
         self.context = context

@@ -25,6 +25,8 @@ from typing import Any
 import pydantic
 
 from teraslice_k8s.errors import Problem, join_path
+from teraslice_k8s.models.config import SysConfig
+from teraslice_k8s.models.job import UnknownKey, ValidatedJob, closest, validate_job
 from teraslice_k8s.models.schema import problems_from_pydantic
 from teraslice_k8s.runtime.operations.asset_ops import asset_operation
 from teraslice_k8s.runtime.operations.base import (
@@ -60,11 +62,16 @@ def parse_options(cls: type[Operation], config: Mapping[str, Any]) -> OpOptions:
 
 
 def validate_operations(
-    operations: Sequence[Any], apis: Sequence[Any] | None = None, job: Mapping[str, Any] | None = None
+    operations: Sequence[Any],
+    apis: Sequence[Any] | None = None,
+    job: Mapping[str, Any] | None = None,
+    connectors: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Problem]:
     """Check every op config: known ``_op``, reader first, processors after, valid options.
 
     ``job`` (optional) is the whole job, for ops whose rules depend on it (``lifecycle``).
+    ``connectors`` (terafoundation's ``{type: {name: config}}``, optional): an op that uses a
+    connector must find the one its ``_connection`` names (``default`` when unset).
     """
     problems: list[Problem] = []
     api_list = [a for a in (apis or []) if isinstance(a, Mapping)]
@@ -115,8 +122,33 @@ def validate_operations(
         except pydantic.ValidationError as exc:
             problems.extend(_at_source(options_problems(base, exc), base, op, api_list))
             continue
+        if connectors is not None and cls.connector_types:
+            problems.extend(_connector_problems(base, name, options, cls.connector_types, connectors))
         problems.extend(Problem(base, msg) for msg in cls.validate_job(options, index, whole_job))
     return problems
+
+
+def _connector_problems(
+    base: str,
+    op: str,
+    options: OpOptions,
+    kinds: Sequence[str],
+    connectors: Mapping[str, Mapping[str, Any]],
+) -> list[Problem]:
+    connection = options.connection
+    if any(connection in (connectors.get(kind) or {}) for kind in kinds):
+        return []
+    explicit = "connection" in options.model_fields_set
+    if explicit and not any(connection in conns for conns in connectors.values()):
+        return []  # an unknown explicit name: the job model already reports it where it is set
+    types = " or ".join(kinds)
+    return [
+        Problem(
+            join_path(base, "_connection"),
+            f'{op.partition("@")[0]} needs the terafoundation connector "{connection}" of type {types}, '
+            "which this cluster does not configure (terafoundation.connectors)",
+        )
+    ]
 
 
 def _asset_suffix_problem(name: str) -> str | None:
@@ -158,3 +190,72 @@ def _at_source(
         else:
             moved.append(problem)
     return moved
+
+
+#: Keys every ``apis`` entry may carry besides the options of the operations naming it.
+API_COMMON_KEYS = ("_name", "_encoding", "_dead_letter_action", "_connection")
+
+
+def _option_names(options: type[OpOptions]) -> set[str]:
+    names: set[str] = set()
+    for name, info in options.model_fields.items():
+        names.add(info.alias or name)
+    return names
+
+
+def unknown_option_keys(operations: Sequence[Any], apis: Sequence[Any] | None = None) -> list[UnknownKey]:
+    """Keys of operations (and of the APIs they name) that their schema does not declare.
+
+    Operations that cannot be looked up, or declare no schema, are skipped (validation
+    reports them). An API's key is unknown when no operation naming the API declares it.
+    """
+    unknown: list[UnknownKey] = []
+    api_list = [a for a in (apis or []) if isinstance(a, Mapping)]
+    api_known: dict[int, set[str]] = {}
+    api_owner: dict[int, str] = {}
+    for index, op in enumerate(operations):
+        name = op.get("_op") if isinstance(op, Mapping) else None
+        if not isinstance(name, str) or not name:
+            continue
+        try:
+            names = _option_names(declared_options(get_operation(name)))
+        except (OperationNotFound, OperationLoadError, OptionsNotDeclared):
+            continue
+        owner = name.partition("@")[0]
+        base = join_path("operations", index)
+        unknown.extend(
+            UnknownKey(join_path(base, key), key, owner, closest(key, sorted(names)))
+            for key in op
+            if isinstance(key, str) and key not in names
+        )
+        api_name = op.get("_api_name")
+        for api_index, api in enumerate(api_list):
+            if api_name and api.get("_name") == api_name:
+                api_known.setdefault(api_index, set(API_COMMON_KEYS)).update(names)
+                api_owner.setdefault(api_index, owner)
+    for api_index, names in api_known.items():
+        base = join_path("apis", api_index)
+        unknown.extend(
+            UnknownKey(join_path(base, key), key, api_owner[api_index], closest(key, sorted(names)))
+            for key in api_list[api_index]
+            if isinstance(key, str) and key not in names
+        )
+    return unknown
+
+
+def validate_job_spec(raw: Any, config: SysConfig, *, strict: bool = False) -> ValidatedJob:
+    """The whole job check every caller uses (master, ``run``, ``render``): the job schema,
+    the operations and APIs (:func:`validate_operations`) and unknown keys (warnings, or
+    problems when ``strict``)."""
+    connectors = config.terafoundation.connectors
+
+    def op_validator(operations: Sequence[Any], apis: Sequence[Any]) -> list[Problem]:
+        return validate_operations(operations, apis, connectors=connectors)
+
+    return validate_job(
+        raw,
+        config,
+        op_validator=op_validator,
+        option_keys=unknown_option_keys,
+        strict=strict,
+    )
