@@ -44,6 +44,7 @@ class MasterSettings:
             action_timeout_ms=ts.action_timeout,
             network_latency_buffer_ms=ts.network_latency_buffer,
             slicer_timeout_ms=ts.slicer_timeout,
+            payload_limit_bytes=ts.payload_limit_bytes,
         )
 
     @property

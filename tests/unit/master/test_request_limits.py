@@ -158,3 +158,11 @@ def test_the_store_refuses_unkeepable_job_values_itself(store: SqliteStore) -> N
         store.create_job({"job_id": "j1", "name": "x", "size": 2**70, "x": float("nan")})
     assert caught.value.lines == [f"size: {INTEGER}", "x: must be a finite number"]
     assert value_problems({"ok": [1, 2.5, "s", None, True]}) == []
+
+
+def test_the_payload_limit_comes_from_api_payload_limit() -> None:
+    from teraslice_k8s.models.config import parse_config
+
+    config = parse_config({"teraslice": {"api_payload_limit": "1kb"}})
+    assert MasterSettings.from_config(config).payload_limit_bytes == 1024
+    assert MasterSettings.from_config(parse_config({})).payload_limit_bytes == 100 * 1024 * 1024
