@@ -40,7 +40,9 @@ def config_error(config: Mapping[str, Any]) -> str:
     return ""
 
 
-async def make_op(config: Mapping[str, Any], execution: Mapping[str, Any] | None = None, **ctx: Any) -> Processor:
+async def make_op(
+    config: Mapping[str, Any], execution: Mapping[str, Any] | None = None, **ctx: Any
+) -> Processor:
     cls = op_class(str(config["_op"]))
     op = cls(OpContext(execution or {}, **ctx), cls.Options.model_validate(dict(config)))
     await op.initialize()
