@@ -29,8 +29,11 @@ async def _step(self: ec.ExecutionController, name: str) -> None:
     if name != STEP:
         return
     url = f"{MASTER}/v1/ex/{self.ex_id}/_stop"
+    # A daemon thread: the master answers this request only once this process is gone (the
+    # local backend's stop waits for its processes), so a non-daemon thread would keep the
+    # process alive until the master's SIGKILL after shutdown_timeout.
     threading.Thread(
-        target=httpx.post, args=(url,), kwargs={"params": {"blocking": "false"}, "timeout": 60}
+        target=httpx.post, args=(url,), kwargs={"params": {"blocking": "false"}, "timeout": 60}, daemon=True
     ).start()
     for _ in range(2000):  # bounded: 20 s
         if self._shutdown:

@@ -44,6 +44,9 @@ FIRST_CONNECT_DELAY = 0.05
 MAX_RECONNECT_DELAY = 5.0
 
 
+#: Seconds to open the websocket to the controller (TCP connect + handshake).
+OPEN_TIMEOUT = 10.0
+
 def make_worker_id(hostname: str) -> str:
     """``<hostname>__<8-char nanoid>`` like Teraslice."""
     return f"{hostname}__{''.join(secrets.choice(_ID_ALPHABET) for _ in range(8))}"
@@ -118,14 +121,10 @@ class Worker:
         deadline = time.monotonic() + self.settings.slicer_timeout
         while True:
             try:
-                async with connect(
-                    self.url,
-                    max_size=64 * 1024 * 1024,
-                    open_timeout=10,
-                    compression=None,
-                    ping_interval=ping_interval,
-                    ping_timeout=ping_timeout,
-                ) as ws:
+                opened = await self._open(ping_interval, ping_timeout)
+                if opened is None:  # a shutdown came while connecting
+                    return 0
+                async with opened as ws:
                     log.info(
                         "worker %s %s the execution controller at %s",
                         self.worker_id,
@@ -159,6 +158,33 @@ class Worker:
             if connected_once:
                 delay = min(delay * 2, MAX_RECONNECT_DELAY)
             deadline = min(deadline, time.monotonic() + self.settings.slicer_timeout)
+
+    async def _open(self, ping_interval: float, ping_timeout: float) -> ClientConnection | None:
+        """Open the connection to the controller, or None if a shutdown is requested first.
+
+        A controller that is going away may accept the TCP connection and never answer the
+        handshake; without this race a stopping worker would wait out :data:`OPEN_TIMEOUT`
+        before it sees the shutdown.
+        """
+        opening = asyncio.ensure_future(
+            connect(
+                self.url,
+                max_size=64 * 1024 * 1024,
+                open_timeout=OPEN_TIMEOUT,
+                compression=None,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+            )
+        )
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait((opening, stopping), return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if opening.done():
+            return opening.result()  # raises what connecting raised (handled by the caller)
+        opening.cancel()
+        with contextlib.suppress(BaseException):
+            await opening
+        return None
 
     async def _session(self, ws: ClientConnection) -> bool:
         """One connection; True when the worker is done (shutdown), False to reconnect."""
