@@ -232,6 +232,8 @@ class Lifecycle:
         with self._cond:
             self._stopping.pop(ex_id, None)
         try:
+            if self._store.get_execution(ex_id)["_status"] == ExStatus.STOPPED:
+                return  # already marked (the gone event and the stop check can both see it)
             self._store.set_status(ex_id, ExStatus.STOPPED)
             log.info("execution %s: stopping -> stopped (%s)", ex_id, cause)
         except InvalidTransition as err:  # e.g. the controller already wrote completed

@@ -305,3 +305,24 @@ def test_reconcile_after_restart(
     )
     lifecycle.check_stops()
     assert store.get_execution(stopping)["_status"] == "stopped"
+
+
+def test_stopped_is_written_and_logged_once(
+    store: SqliteStore, backend: RecordingBackend, lifecycle: Lifecycle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The gone event and the stop check both see a stop complete: one write, one log line."""
+    backend.stop_removes = False
+    ex_id = make_ex(store, "running")
+    backend.live.add(ex_id)
+    lifecycle.request_stop(ex_id)
+    backend.live.discard(ex_id)
+    updated = []
+    with caplog.at_level("INFO", logger="teraslice_k8s.master.lifecycle"):
+        lifecycle.handle(BackendEvent(ex_id, EventKind.GONE, ""))
+        updated.append(store.get_execution(ex_id)["_updated"])
+        lifecycle.check_stops()
+        lifecycle.handle(BackendEvent(ex_id, EventKind.GONE, ""))
+    assert store.get_execution(ex_id)["_updated"] == updated[0]
+    assert [r.getMessage() for r in caplog.records if "-> stopped" in r.getMessage()] == [
+        f"execution {ex_id}: stopping -> stopped (every process of the execution is gone)"
+    ]
