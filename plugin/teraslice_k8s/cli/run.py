@@ -7,7 +7,7 @@ with the master's allocator on the :class:`~teraslice_k8s.backend.local.LocalBac
 (slices, records, records/s) read from the controller's ``/analytics`` (not for jobs with a
 ``stdout`` operation: their workers print to this terminal instead), prints a summary and
 exits 0 iff the execution ``completed`` (1 otherwise). Ctrl-C (or SIGTERM) stops the execution
-(``stopping`` -> the controller writes ``stopped``).
+(``stopping``; ``stopped`` is written once its processes are gone).
 
 If the controller process dies, the execution is marked ``failed`` with the exit code and the
 tail of its output as ``_failureReason`` (what the master does with the backend's event).
