@@ -54,8 +54,9 @@ def free_port() -> int:
 
 
 def test_readme_marks_the_local_walk_through() -> None:
-    # run, then the master in the background and the client commands against it, then render
-    assert [b.kind for b in readme_blocks()] == ["run", "background", "run", "run"]
+    # run, then the master in the background, the client commands and the asset walk-through
+    # against it, then render
+    assert [b.kind for b in readme_blocks()] == ["run", "background", "run", "run", "run"]
 
 
 def _bash(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -99,6 +100,9 @@ def test_readme_local_walk_through_runs_as_written(tmp_path: Path) -> None:
             result = _bash(script, tmp_path)
             outputs.append(result.stdout)
             assert result.returncode == 0, f"{script}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        # assets (while the master runs): the example asset deployed and listed, the job using
+        # it ran to the exact count
+        asset_id = _check_asset_walk_through(outputs[2], port)
     finally:
         master_log = ""
         if master is not None:
@@ -129,8 +133,8 @@ def test_readme_local_walk_through_runs_as_written(tmp_path: Path) -> None:
     assert job_id in saved
 
     # render: the controller Job, its Service and the worker Deployment
-    kinds = re.findall(r"^kind: (\w+)$", outputs[2], flags=re.M)
-    assert kinds == ["Job", "Service", "Deployment"], outputs[2]
+    kinds = re.findall(r"^kind: (\w+)$", outputs[3], flags=re.M)
+    assert kinds == ["Job", "Service", "Deployment"], outputs[3]
 
     # the master's log tells the story
     for expected in (
@@ -142,6 +146,31 @@ def test_readme_local_walk_through_runs_as_written(tmp_path: Path) -> None:
     ):
         assert expected in master_log, master_log
     assert "Traceback" not in master_log, master_log
+    assert (tmp_path / "assets" / asset_id / "asset.json").is_file()  # assets_directory: ./assets
+
+
+def _check_asset_walk_through(out: str, port: int) -> str:
+    """The README's asset block: ``assets deploy`` printed the id, ``assets list`` lists it, the
+    job naming it completed with exactly 1000 records in 10 slices (waited for here, as a user
+    would re-run ``jobs status``); returns the asset id."""
+    ids = re.findall(r"\b[0-9a-f]{40}\b", out)
+    assert ids, out
+    asset_id = ids[0]
+    assert re.search(rf"example\s.*1\.0\.0\s.*{asset_id}", out), out
+    started = re.search(r"registered job example-counter as \S+, execution (\S+) started", out)
+    assert started, out
+    ex_id = started.group(1)
+    url = f"http://127.0.0.1:{port}/v1/ex/{ex_id}"
+    ex = wait_for(
+        lambda: (r := httpx.get(url, timeout=10).json())["_status"] in ("completed", "failed") and r,
+        "the asset job's execution to finish",
+        TIMEOUT,
+    )
+    assert ex["_status"] == "completed", ex.get("_failureReason")
+    assert ex["assets"] == [asset_id]
+    stats = ex["_slicer_stats"]
+    assert (stats["processed"], stats["failed"], stats["records"]) == (10, 0, 1000)
+    return asset_id
 
 
 def _wait_until_serving(master: subprocess.Popen[str], port: int) -> None:
