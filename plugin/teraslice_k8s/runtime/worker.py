@@ -30,6 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from teraslice_k8s.logs import set_level
+from teraslice_k8s.runtime.flush import flush_quietly
 from teraslice_k8s.runtime.metrics import JobMetrics, start_metrics
 from teraslice_k8s.runtime.operations.base import Batch, OpContext, Processor, Reader
 from teraslice_k8s.runtime.pipeline import build_processors, build_reader
@@ -108,6 +109,7 @@ class Worker:
             log.error("%s", exc)
             return 1
         finally:
+            await flush_quietly(self.processors)  # window/accumulate emit what they hold
             for op in (self.reader, *self.processors):
                 with contextlib.suppress(Exception):
                     await op.shutdown()

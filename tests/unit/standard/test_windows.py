@@ -137,3 +137,15 @@ async def test_accumulate_by_key_default_uses_metadata_key() -> None:
         config_error({"_op": "accumulate_by_key", "batch_size": 0})
         == "batch size must be an integer greater then 0"
     )
+
+
+async def test_the_worker_flush_runs_the_pipeline_once_more() -> None:
+    from teraslice_k8s.runtime.flush import flush, wants_flush
+
+    accumulate = await make_op({"_op": "accumulate", "empty_after": 100, "flush_data_on_shutdown": True})
+    flatten = await make_op({"_op": "data_window_to_array"})
+    await accumulate.process([{"a": 1}, {"a": 2}], {})
+    assert wants_flush([accumulate, flatten])
+    assert bodies(await flush([accumulate, flatten])) == [{"a": 1}, {"a": 2}]
+    assert accumulate.flushing is False  # type: ignore[attr-defined]
+    assert await flush([accumulate, flatten]) == []
