@@ -15,6 +15,10 @@ COPY pyproject.toml README.md ./
 COPY plugin ./plugin
 RUN /opt/teraslice/bin/pip install . \
  && /opt/teraslice/bin/python -c "import teraslice_k8s.cli"
+# Teraslice's standard asset, built into the autoload directory: the master uploads it at start,
+# so jobs naming "assets": ["standard"] resolve as with Teraslice (docs/standard-asset.md).
+COPY assets/standard ./assets/standard
+RUN /opt/teraslice/bin/teraslice-k8s assets build assets/standard
 
 FROM python:3.11-slim
 # tini: PID 1 that forwards SIGTERM to the Python process and reaps the children it spawns.
@@ -26,6 +30,7 @@ RUN apt-get update \
  && mkdir -p /app/config /app/assets \
  && chown 10001:10001 /app/assets
 COPY --from=build /opt/teraslice /opt/teraslice
+COPY --from=build /src/assets/standard/build/ /app/autoload/
 ENV PATH=/opt/teraslice/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -26,6 +26,7 @@ from .batches import (
     Sort,
 )
 from .conditional import CountByField, DropFieldConditional
+from .es_sample import SampleExactEsPercent
 from .fields import (
     AddShortId,
     CopyField,
@@ -70,6 +71,7 @@ _PROCESSORS: dict[str, Any] = {
     "remove_key": RemoveKey,
     "routed_sender": RoutedSender,
     "sample_exact": SampleExact,
+    "sample_exact_es_percent": SampleExactEsPercent,
     "sample_random": SampleRandom,
     "set_field": SetField,
     "set_field_conditional": SetFieldConditional,
