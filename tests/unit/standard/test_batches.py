@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from standard_harness import bodies, config_error, entity, run, show
 
-from conftest import bodies, config_error, entity, run, show
 from teraslice_k8s.runtime.data_entity import DataEntity, DataEntityError, DataWindow
 
 T = "2019-05-07T{}:00.000Z"

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from standard_harness import config_error, make_op
 
-from conftest import config_error, make_op
 from teraslice_k8s.runtime.connectors import elasticsearch_client
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "store"))

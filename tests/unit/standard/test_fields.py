@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 import pytest
+from standard_harness import bodies, config_error, entity, op_class, run
 
-from conftest import bodies, config_error, entity, op_class, run
 from teraslice_k8s.runtime.data_entity import DataWindow
 
 

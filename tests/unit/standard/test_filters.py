@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import bodies, config_error, run
+from standard_harness import bodies, config_error, run
 
 IPS = [{"ip": ip} for ip in ("28.127.246.12", "28.127.246.232", "28.127.246.244", "4.17.23.6", "4.17.14.18")]
 PEOPLE = [

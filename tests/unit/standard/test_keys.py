@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from standard_harness import bodies, config_error, entity, run, show
 
-from conftest import bodies, config_error, entity, run, show
 from teraslice_k8s.runtime.data_entity import DataEntity, DataEntityError, DataWindow
 
 

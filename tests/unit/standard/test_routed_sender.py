@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from standard_harness import config_error, entity, make_op, op_class
 
-from conftest import config_error, entity, make_op, op_class
 from teraslice_k8s.runtime.operations.apis import OperationAPI, register_api
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "store"))

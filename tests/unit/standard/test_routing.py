@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from standard_harness import config_error, entity, make_op, op_class, run
 
-from conftest import config_error, entity, make_op, run
 from teraslice_k8s.runtime.data_entity import DataEntity, DataEntityError
 
 ROUTE = "standard:route"
@@ -109,8 +109,6 @@ def test_key_router_messages(options: dict[str, Any], message: str) -> None:
     ],
 )
 def test_key_router_job_checks(options: dict[str, Any], message: str) -> None:
-    from conftest import op_class
-
     cls = op_class("key_router")
     parsed = cls.Options.model_validate({"_op": "key_router", **options})
     assert cls.validate_job(parsed, 1, {}) == [message]

@@ -6,8 +6,8 @@ import sys
 from typing import Any
 
 import pytest
+from standard_harness import bodies, config_error, entity, make_op, run_slices
 
-from conftest import bodies, config_error, entity, make_op, run_slices
 from teraslice_k8s.runtime.data_entity import DataWindow
 
 BASE = "2019-05-02T18:12:{:02d}.000Z"

@@ -1,5 +1,6 @@
-"""Loads the repository's ``assets/standard`` bundle through the real asset loader and runs its
-operations as a worker does (options parsed and validated as at submit, initialize, one
+"""Test harness for the standard asset's operations: loads the repository's
+``assets/standard`` bundle through the real asset loader and runs its operations as a worker
+does (options parsed and validated as at submit, initialize, one
 ``process`` per slice, the shutdown flush)."""
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-import pytest
 
 from teraslice_k8s.models.schema import problems_from_pydantic
 from teraslice_k8s.runtime.data_entity import DataEntity, DataWindow
@@ -87,8 +87,3 @@ def _meta(record: DataEntity) -> dict[str, Any]:
 
 def bodies(records: list[Any]) -> list[Any]:
     return [json.loads(json.dumps(r)) for r in records]
-
-
-@pytest.fixture(scope="session")
-def bundle() -> LoadedAsset:
-    return standard()

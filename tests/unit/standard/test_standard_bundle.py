@@ -10,7 +10,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from conftest import BUNDLE, standard
+from standard_harness import BUNDLE, standard
+
 from teraslice_k8s.runtime.operations.base import declared_options
 
 ROOT = Path(__file__).parents[3]
