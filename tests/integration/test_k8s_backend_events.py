@@ -150,6 +150,21 @@ def test_job_complete_means_controller_succeeded_once(
     assert events.next() == BackendEvent(EX_ID, EventKind.GONE, "")  # no second SUCCEEDED before it
 
 
+def test_controller_pod_succeeded_means_controller_succeeded_before_the_job_says_so(
+    running: KubernetesBackend, emulator: EmulatorThread, events: Events
+) -> None:
+    terminated = {"terminated": {"exitCode": 0, "reason": "Completed"}}
+    status = {"phase": "Succeeded", "containerStatuses": [{"name": "c", "state": terminated}]}
+    emulator.apply("v1/pods", NAMESPACE, pod(CONTROLLER_POD, "execution_controller", status))
+    assert events.next() == BackendEvent(EX_ID, EventKind.CONTROLLER_SUCCEEDED, "")
+    # The Job controller's verdict, later, is the same event: not reported twice.
+    complete = {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
+    emulator.apply("batch/v1/jobs", NAMESPACE, {"metadata": {"name": JOB_NAME}, "status": complete})
+    running.stop_execution(EX_ID)
+    emulator.remove("v1/pods", NAMESPACE, CONTROLLER_POD)
+    assert events.next() == BackendEvent(EX_ID, EventKind.GONE, "")
+
+
 def test_job_failed_condition_fails_the_execution(
     running: KubernetesBackend, emulator: EmulatorThread, events: Events
 ) -> None:

@@ -302,3 +302,59 @@ class MasterProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
+
+
+def _gone(pid: int) -> bool:
+    """The process ended (a zombie counts: this machine's init reaps orphans late)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+class ApiServer:
+    """Stops and starts the kube-apiserver of a k8s-real control plane (only the API server:
+    etcd, the controller-manager, the process kubelet and every pod keep running).
+
+    Found from the admin kubeconfig's folder (k8s-real's install: ``run/kube-apiserver.pid``,
+    ``logs/``). :meth:`start` relaunches the recorded command line the way ``start.sh`` does
+    (``setsid`` in the background, so ``stop.sh`` ends it as usual) and waits for ``/readyz``.
+    """
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.home = Path(cluster.kubeconfig).parent
+        self.pid_file = self.home / "run" / "kube-apiserver.pid"
+        self.argv: list[str] = []
+
+    @property
+    def available(self) -> bool:
+        return self.cluster.processes and self.pid_file.is_file()
+
+    def stop(self) -> None:
+        pid = int(self.pid_file.read_text().strip())
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        self.argv = [part.decode() for part in raw.split(b"\0") if part]
+        assert self.argv and self.argv[0].endswith("kube-apiserver"), self.argv
+        # SIGKILL: an outage, and immediate (a SIGTERM'd apiserver drains for a minute).
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: _gone(pid), 30, "the kube-apiserver to exit")
+
+    def start(self) -> None:
+        assert self.argv, "stop() first"
+        log = self.home / "logs" / "kube-apiserver.log"
+        script = 'setsid "$@" >>"$LOG" 2>&1 </dev/null & echo $!'
+        out = subprocess.run(
+            ["bash", "-c", script, "launch", *self.argv],
+            env={**os.environ, "LOG": str(log)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.pid_file.write_text(out.stdout.strip() + "\n")
+        wait_until(
+            lambda: self.cluster.kubectl("get", "--raw", "/readyz", check=False).strip() == "ok",
+            120,
+            "the kube-apiserver /readyz",
+            interval=0.5,
+        )

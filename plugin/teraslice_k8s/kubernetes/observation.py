@@ -88,6 +88,11 @@ def observe(kind: Kind, obj: Mapping[str, Any]) -> tuple[EventKind, str] | None:
         return None
     controller = component == CONTROLLER
     phase = status.get("phase")
+    if controller and phase == "Succeeded":
+        # The Job's one pod exited 0, so the Job completes too; the kubelet reports this before
+        # the Job controller does (long before, when that controller is catching up after an
+        # API server outage), and the master's clean-up need not wait for it.
+        return EventKind.CONTROLLER_SUCCEEDED, ""
     if controller and phase == "Failed":
         reason = status.get("reason") or "Failed"
         message = status.get("message") or _terminated_detail(status)
