@@ -4,6 +4,7 @@ using its operations run by real controller and worker processes, then the asset
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,15 @@ def test_asset_upload_run_and_delete_with_the_js_client(tmp_path: Path) -> None:
         conn.close()
         assert sum(d["count"] for d in docs if d["op"] == "uppercase") == 1000
         assert (assets_dir / new_id / "uppercase" / "processor.py").is_file()
+        # Every process says in its own log what it loaded (logging is set up before the
+        # assets load, so these lines are no longer lost).
+        logs = sorted((tmp_path / "logs" / ex_id).glob("*.log"))
+        assert logs[0].name == "execution_controller.log" and len(logs) >= 2
+        for log_file in logs:
+            # runtime.assets' own line (it was logged before logging was set up, and lost)
+            assert re.search(
+                rf"asset {new_id} \(example@[^)]+\) loaded: operations ", log_file.read_text()
+            ), log_file.name
 
         removed = run_js(master.url, "return await client.assets.delete(args.id, true);", args={"id": new_id})
         assert removed == {"asset_id": new_id, "_id": new_id}

@@ -60,9 +60,6 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
     try:
         config = load_node_config(config_path or env.get("TERAFOUNDATION_CONFIG"))
         execution = decode_execution(env)
-        # The job's assets first: its operations may come from them.
-        loaded = load_execution_assets(config, execution)
-        check_operations(execution)
         log_format = logs.resolve_format(None, config.terafoundation.log_format, env)
     except ValidationError as exc:
         for line in exc.lines:
@@ -71,10 +68,8 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
     except ValueError as exc:  # $TERASLICE_LOG_FORMAT
         print(exc, file=sys.stderr)
         return 2
-    except AssetUnavailable as exc:
-        print(exc, file=sys.stderr)
-        return 1
     settings = RuntimeSettings.from_config(config, execution)
+    # Logging before the assets load, so what loading them logs (fetch, unpack) is kept.
     logs.configure(
         settings.log_level,
         assignment=node_type,
@@ -82,6 +77,17 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
         name=config.teraslice.name,
         context={"ex_id": execution.get("ex_id"), "job_id": execution.get("job_id")},
     )
+    try:
+        # The job's assets first: its operations may come from them.
+        loaded = load_execution_assets(config, execution)
+        check_operations(execution)
+    except ValidationError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 2
+    except AssetUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
     for asset in loaded:
         logging.getLogger(__name__).info(
             "asset %s (%s@%s) loaded from %s: %s",
@@ -100,10 +106,14 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
         worker = Worker(execution, settings)
         logs.set_context(worker_id=worker.worker_id)
         return asyncio.run(worker.run())
-    return asyncio.run(_run_controller(config, execution, settings))
+    # Bound to the pod's own address where there is one: every pod has its own IP, and a
+    # wildcard bind would also take the port on addresses that are not this pod's (pods
+    # without network namespaces, e.g. several controllers on one host).
+    host = env.get("POD_IP") or "0.0.0.0"
+    return asyncio.run(_run_controller(config, execution, settings, host))
 
 
-async def _run_controller(config: SysConfig, execution: dict[str, Any], settings: Any) -> int:
+async def _run_controller(config: SysConfig, execution: dict[str, Any], settings: Any, host: str) -> int:
     from teraslice_k8s.runtime.execution_controller import ExecutionController
     from teraslice_k8s.runtime.settings import slicer_port
 
@@ -112,7 +122,7 @@ async def _run_controller(config: SysConfig, execution: dict[str, Any], settings
 
     store = await asyncio.to_thread(open_store, config)
     try:
-        controller = ExecutionController(execution, store, settings, port=slicer_port(execution))
+        controller = ExecutionController(execution, store, settings, host=host, port=slicer_port(execution))
         return await controller.run()
     finally:
         store.close()

@@ -1,7 +1,8 @@
 """Messages on the controller's websocket ``/worker`` (runtime-internal; JSON text frames).
 
 Worker -> controller:
-- ``{"type": "hello", "worker_id": "<host>__<8 chars>"}`` — first frame of every connection;
+- ``{"type": "hello", "worker_id": "<host>__<8 chars>", "ex_id"}`` — first frame of every
+  connection (a controller refuses a worker of another execution: close code 1008);
 - ``{"type": "available"}`` — wants a slice (Teraslice's ``client:available``);
 - ``{"type": "complete", "slice_id", "records": n, "analytics": {"time","size","memory"},
   "error": "<stack>" | null, "available": bool}`` — a slice result, re-sent after a reconnect

@@ -45,6 +45,8 @@ class WorkerConnection:
 
 class ControllerHooks(Protocol):
     ready: bool
+    #: The execution this controller runs; a worker of another execution is refused.
+    ex_id: str
 
     def controller_stats(self) -> dict[str, Any]: ...
     def pause(self) -> None: ...
@@ -88,6 +90,15 @@ def build_app(hooks: ControllerHooks) -> Starlette:
             worker_id = str(hello.get("worker_id") or "")
             if hello["type"] != "hello" or not worker_id:
                 await ws.close(code=1008, reason="first message must be hello with a worker_id")
+                return
+            if hello.get("ex_id", hooks.ex_id) != hooks.ex_id:
+                log.warning(
+                    "refused worker %s of execution %s (this controller runs %s)",
+                    worker_id,
+                    hello.get("ex_id"),
+                    hooks.ex_id,
+                )
+                await ws.close(code=1008, reason=f"this controller runs execution {hooks.ex_id}")
                 return
         except (WebSocketDisconnect, ValueError, KeyError):
             return

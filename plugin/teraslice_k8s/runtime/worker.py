@@ -48,6 +48,7 @@ MAX_RECONNECT_DELAY = 5.0
 #: Seconds to open the websocket to the controller (TCP connect + handshake).
 OPEN_TIMEOUT = 10.0
 
+
 def make_worker_id(hostname: str) -> str:
     """``<hostname>__<8-char nanoid>`` like Teraslice."""
     return f"{hostname}__{''.join(secrets.choice(_ID_ALPHABET) for _ in range(8))}"
@@ -190,7 +191,7 @@ class Worker:
 
     async def _session(self, ws: ClientConnection) -> bool:
         """One connection; True when the worker is done (shutdown), False to reconnect."""
-        await ws.send(encode({"type": "hello", "worker_id": self.worker_id}))
+        await ws.send(encode({"type": "hello", "worker_id": self.worker_id, "ex_id": self.ex.get("ex_id")}))
         for message in list(self.unacked.values()):
             await ws.send(encode(message))
         if self.stopping.is_set():
