@@ -15,6 +15,10 @@ waiting ``min(cap, base * 2**(n-1))`` scaled by a jitter in [0.5, 1.5) between a
 (``Retry-After`` when a 429/503 sends one, still capped). Every failed attempt is logged as
 ``attempt #n/N``. 400/401/403/404/409/410/422 are final at once: retrying cannot change them.
 
+Every request sent (each attempt of a retried call, each watch established) is counted by verb
+and resource: :meth:`KubeApi.calls` (the master exports them in ``/metrics``; tests and
+``benchmarks/k8s_calls.py`` count the calls of an execution's lifecycle with them).
+
 ``RBAC_RULES`` lists exactly the API verbs this module calls; the chart's Role must grant
 exactly these (``tests/chart`` checks both directions). Each call below names its verb.
 
@@ -30,7 +34,9 @@ import logging
 import os
 import random
 import socket
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -241,6 +247,14 @@ class KubeApi:
     def __init__(self, settings: ApiSettings, configuration: Any = None) -> None:
         self.settings = settings
         self._api_client = k8s_client.ApiClient(configuration or load_client_configuration())
+        self._calls: Counter[tuple[str, str]] = Counter()
+        self._calls_lock = threading.Lock()
+
+    def calls(self) -> dict[tuple[str, str], int]:
+        """Requests sent so far by ``(verb, resource)`` (``("create", "batch/jobs")``,
+        ``("get", "services/proxy")``): a snapshot, every attempt counted."""
+        with self._calls_lock:
+            return dict(self._calls)
 
     @property
     def namespace(self) -> str:
@@ -487,6 +501,8 @@ class KubeApi:
         settings = self.settings
         attempts = max(1, settings.attempts if attempts is None else attempts)
         for attempt in range(1, attempts + 1):
+            with self._calls_lock:
+                self._calls[verb, ops.group_resource] += 1
             try:
                 return request()
             except Exception as e:

@@ -283,6 +283,10 @@ class KubernetesBackend:
                 left.append(f"{kind.value}/{item['metadata']['name']}")
         return left
 
+    def api_calls(self) -> dict[tuple[str, str], int]:
+        """Kubernetes API requests this backend sent, by ``(verb, resource)`` (``/metrics``)."""
+        return self.api.calls()
+
     def cluster_state(self) -> dict[str, Any]:
         """Teraslice's ``kubernetesV2`` cluster state from the pod cache (a pod list before
         :meth:`start`); a controller's or worker's ``assets`` are its execution's asset ids."""

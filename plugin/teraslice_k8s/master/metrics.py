@@ -3,8 +3,10 @@
 Exposed: ``teraslice_master_info`` (cluster name, clustering type, version),
 ``teraslice_master_executions{status}`` (living executions per status),
 ``teraslice_master_jobs`` (jobs not deleted) and ``teraslice_master_allocation_queue``
-(executions waiting for the allocator). A private registry keeps the output to these series
-plus the process collector; nothing is cached, so a scrape always reflects the store.
+(executions waiting for the allocator), and with a backend that counts them (Kubernetes),
+``teraslice_master_kubernetes_api_requests_total{verb,resource}``. A private registry keeps
+the output to these series plus the process collector; nothing is cached, so a scrape always
+reflects the store.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from teraslice_k8s import TERASLICE_COMPAT_VERSION
@@ -55,6 +57,16 @@ class _MasterCollector(Collector):
             "Executions waiting to be allocated",
             value=len(service.allocator.queued()),
         )
+        api_calls = getattr(service.backend, "api_calls", None)
+        if callable(api_calls):
+            requests = CounterMetricFamily(
+                "teraslice_master_kubernetes_api_requests",
+                "Kubernetes API requests sent by the master (every attempt)",
+                labels=["verb", "resource"],
+            )
+            for (verb, resource), count in sorted(api_calls().items()):
+                requests.add_metric([verb, resource], count)
+            yield requests
 
 
 def metrics_response(service: MasterService) -> Response:

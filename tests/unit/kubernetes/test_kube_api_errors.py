@@ -254,6 +254,19 @@ def test_single_attempt_means_no_retry(make_api: Callable[..., KubeApi], sleeps:
     assert sleeps == []
 
 
+def test_every_attempt_is_counted_by_verb_and_resource(make_api: Callable[..., KubeApi]) -> None:
+    read = Scripted([api_exception(500, None), api_exception(404, status_body(404, "NotFound"))])
+    api = make_api(read, attempts=3)
+    assert api.calls() == {}
+    with pytest.raises(NotFound):
+        api.get(Kind.JOB, "j")  # a retried 500, then a final 404: two requests sent
+    assert api.delete(Kind.POD, "p") is True
+    assert api.calls() == {("get", "batch/jobs"): 2, ("delete", "pods"): 1}
+    snapshot = api.calls()
+    snapshot["get", "batch/jobs"] = 99  # a copy: the counters are the API module's own
+    assert api.calls()["get", "batch/jobs"] == 2
+
+
 def test_rbac_rules_are_exactly_the_call_table_verbs() -> None:
     granted = {
         (group, resource, verb)
