@@ -69,6 +69,9 @@ class SqliteStore:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        #: The thread each connection belongs to (by ``id(conn)``): a dead thread's connection
+        #: is closed when another is opened, so thread churn cannot pile connections up.
+        self._owners: dict[int, threading.Thread] = {}
         self._closed = False
         self._initialise()
 
@@ -94,8 +97,26 @@ class SqliteStore:
             conn = self._connect()
             self._local.conn, self._local.pid = conn, os.getpid()
             with self._lock:
+                self._close_orphans()
                 self._connections.append(conn)
+                self._owners[id(conn)] = threading.current_thread()
         return conn
+
+    def _close_orphans(self) -> None:
+        """Close the connections of threads that have ended (caller holds ``_lock``).
+
+        Worker-thread pools (the API's, anyio's) end idle threads and start new ones; without
+        this every new thread's connection stayed open for the life of the store: a file
+        descriptor trio (WAL) and up to a page cache each, the master's memory growth."""
+        alive = []
+        for conn in self._connections:
+            owner = self._owners.get(id(conn))
+            if owner is not None and not owner.is_alive():
+                del self._owners[id(conn)]
+                conn.close()
+            else:
+                alive.append(conn)
+        self._connections = alive
 
     @contextmanager
     def _errors(self) -> Iterator[None]:

@@ -75,7 +75,8 @@ def validate_operations(
     """
     problems: list[Problem] = []
     api_list = [a for a in (apis or []) if isinstance(a, Mapping)]
-    api_names = {a.get("_name") for a in api_list}
+    # only strings: a posted name may be any JSON value (unhashable lists and objects too)
+    api_names = {name for a in api_list if isinstance(name := a.get("_name"), str)}
     whole_job: Mapping[str, Any] = job or {"operations": operations, "apis": api_list}
     for api_index, api in enumerate(api_list):
         problems.extend(_dead_letter_problems(join_path("apis", api_index), api, api_names))
@@ -111,7 +112,7 @@ def validate_operations(
             problems.append(Problem(join_path(base, "_op"), f'"{name}" is not a processor'))
             continue
         api_name = op.get("_api_name")
-        if api_name is not None and api_name not in api_names:
+        if api_name is not None and not (isinstance(api_name, str) and api_name in api_names):
             problems.append(
                 Problem(join_path(base, "_api_name"), f"Could not find the associated api for {api_name}")
             )
@@ -163,9 +164,9 @@ def _asset_suffix_problem(name: str) -> str | None:
     return f'no asset "{ref}" with operation "{op}" (not in the job\'s assets; built in: {built_in})'
 
 
-def _dead_letter_problems(base: str, config: Mapping[str, Any], api_names: set[Any]) -> list[Problem]:
+def _dead_letter_problems(base: str, config: Mapping[str, Any], api_names: set[str]) -> list[Problem]:
     action = config.get("_dead_letter_action")
-    if action is None or action in DEAD_LETTER_ACTIONS or action in api_names:
+    if action is None or (isinstance(action, str) and (action in DEAD_LETTER_ACTIONS or action in api_names)):
         return []
     path = join_path(base, "_dead_letter_action")
     if not isinstance(action, str) or not action:
