@@ -8,6 +8,12 @@ calls (POST Job, POST Service, list Jobs, POST Deployment), stop 2 (list Jobs, D
 a pod list every ``node_state_interval`` (5 s) for the whole cluster.
 
 Usage: ``.venv/bin/python benchmarks/k8s_calls.py [--workers N] [--state-reads N]``.
+
+``--real``: the same lifecycle against a real API server (``shared/k8s-real`` started on free
+ports with its process kubelet, as the ``cluster`` tests do): a master in this process (the API
+module's own counters, :meth:`KubeApi.calls`) runs a job through its HTTP API whose controller
+and workers are real pods; every request is counted, watches included. Needs root (the process
+kubelet writes /etc/hosts); takes about a minute.
 """
 
 from __future__ import annotations
@@ -73,7 +79,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--state-reads", type=int, default=100)
+    parser.add_argument("--real", action="store_true", help="count against a real API server (k8s-real)")
     args = parser.parse_args()
+    if args.real:
+        real(args.workers, args.state_reads)
+        return
 
     config = parse_config(
         {
@@ -155,6 +165,75 @@ def main() -> None:
         for call, n in sorted(calls.items()):
             print(f"    {n:4d}  {call}")
     print(f"per execution lifecycle (start -> running -> completed -> cleanup): {total} calls")
+
+
+def real(workers: int, state_reads: int) -> None:
+    """The lifecycle on k8s-real (see the module docstring)."""
+    import tempfile
+
+    from support.k8s_real import ProcessCluster, find_k8s_real
+    from support.k8s_real import wait_until as wait
+    from support.k8s_stack import master_in_process, objects_left, stack
+
+    source = find_k8s_real()
+    if source is None:
+        raise SystemExit("no k8s-real found (K8S_REAL_SOURCE, ../shared/k8s-real or /work/shared/k8s-real)")
+    plane = ProcessCluster(source, Path(tempfile.mkdtemp(prefix="k8s-calls-logs-")))
+    cluster = plane.start()
+    phases: list[tuple[str, Counter[str]]] = []
+    try:
+        with (
+            cluster.namespace("ts-bench") as namespace,
+            stack(cluster, namespace) as s,
+            master_in_process(s) as master,
+        ):
+            last: Counter[tuple[str, str]] = Counter()
+
+            def phase(name: str) -> None:
+                nonlocal last
+                now = Counter(master.backend.api_calls())
+                phases.append((name, Counter({f"{v} {r}": n for (v, r), n in (now - last).items()})))
+                last = now
+
+            phase("observe (once per master)")
+            job = {
+                "name": "bench",
+                "workers": workers,
+                "operations": [
+                    {"_op": "data_generator", "size": workers * 400, "slice_size": 100, "delay": 0.5},
+                    {"_op": "noop"},
+                ],
+            }
+            ex_id = master.http.post("/v1/jobs", json=job).json()["ex_id"]
+            wait(
+                lambda: len(s.running_pods(ex_id, "worker")) == workers,
+                180,
+                f"{workers} running worker pods",
+            )
+            phase("start (until every worker pod runs)")
+            for _ in range(state_reads):
+                master.http.get("/v1/cluster/state")
+                master.http.get("/txt/workers")
+            phase(f"running ({workers} workers, {state_reads} state + worker table reads)")
+            wait(
+                lambda: master.http.get(f"/v1/ex/{ex_id}").json()["_status"] == "completed",
+                300,
+                "completed",
+            )
+            wait(lambda: objects_left(s.api, ex_id) == [], 180, "nothing left")
+            wait(lambda: master.backend.execution_ids() == set(), 60, "the master seeing nothing")
+            phase("completed + cleanup (until nothing is left)")
+    finally:
+        plane.stop()
+    total = 0
+    for name, counts in phases:
+        count = sum(counts.values())
+        if not name.startswith("observe"):
+            total += count
+        print(f"{name}: {count} calls")
+        for call, n in sorted(counts.items()):
+            print(f"    {n:4d}  {call}")
+    print(f"per execution lifecycle on a real API server: {total} calls (watch renewals included)")
 
 
 if __name__ == "__main__":
