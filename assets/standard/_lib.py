@@ -5,6 +5,7 @@ rules the operations depend on (lodash paths, ``String()``, core-utils ``toStrin
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -191,16 +192,20 @@ def json_text(value: Any) -> str:
 _PATH_PART = re.compile(r"[^.\[\]]+")
 
 
-def _parts(path: str) -> list[str]:
-    return _PATH_PART.findall(path)
+@functools.lru_cache(maxsize=4096)
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(_PATH_PART.findall(path))
 
 
 def path_get(record: Any, path: str, default: Any = MISSING) -> Any:
     """lodash ``get``: a literal key ``a.b`` wins, else ``a.b.c`` / ``a[0].b``."""
     if isinstance(record, Mapping) and path in record:
         return record[path]
+    parts = _parts(path)
+    if len(parts) == 1 and parts[0] == path:
+        return default
     current = record
-    for part in _parts(path):
+    for part in parts:
         if isinstance(current, Mapping) and part in current:
             current = current[part]
         elif isinstance(current, list) and part.isdigit() and int(part) < len(current):

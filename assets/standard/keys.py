@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -150,7 +151,50 @@ def truncate_location(value: Any, places: int) -> Any:
             if not (_numeric(lat) and _numeric(lon)):
                 raise fail()
             return f"{number_text(cut(lat))}, {number_text(cut(lon))}"
+        decoded = geohash_decode(value)
+        if decoded is None:
+            raise fail()
+        return geohash_encode(cut(decoded[0]), cut(decoded[1]), len(value))
     raise fail()
+
+
+_BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
+
+
+def geohash_decode(text: str) -> tuple[float, float] | None:
+    """(lat, lon) at the centre of the geohash cell, or None when ``text`` is not a geohash."""
+    lat, lon = [-90.0, 90.0], [-180.0, 180.0]
+    even = True
+    for char in text.lower():
+        index = _BASE32.find(char)
+        if index < 0:
+            return None
+        for bit in (16, 8, 4, 2, 1):
+            span = lon if even else lat
+            mid = (span[0] + span[1]) / 2
+            span[0 if index & bit else 1] = mid
+            even = not even
+    return (lat[0] + lat[1]) / 2, (lon[0] + lon[1]) / 2
+
+
+def geohash_encode(lat: float, lon: float, length: int) -> str:
+    lat_span, lon_span = [-90.0, 90.0], [-180.0, 180.0]
+    chars, bits, value, even = [], 0, 0, True
+    while len(chars) < length:
+        span, point = (lon_span, lon) if even else (lat_span, lat)
+        mid = (span[0] + span[1]) / 2
+        value <<= 1
+        if point >= mid:
+            value |= 1
+            span[0] = mid
+        else:
+            span[1] = mid
+        even = not even
+        bits += 1
+        if bits == 5:
+            chars.append(_BASE32[value])
+            bits, value = 0, 0
+    return "".join(chars)
 
 
 class AddKey(BatchProcessor):
@@ -163,6 +207,8 @@ class AddKey(BatchProcessor):
             hashlib.new(algorithm)
         except ValueError as err:
             raise ValueError(f"hash_algorithm {algorithm} is not available in this Python ({err})") from err
+        # hashlib.md5 & co. are several times faster to call than hashlib.new(name).
+        self._hasher = getattr(hashlib, algorithm, None) or functools.partial(hashlib.new, algorithm)
         self._truncate = set(self.options.truncate_location)
         self._places = int(self.options.truncate_location_places)
 
@@ -193,7 +239,7 @@ class AddKey(BatchProcessor):
         return "".join(parts), len(parts)
 
     def _key(self, text: str) -> str:
-        digest = hashlib.new(self.options.hash_algorithm, text.encode("utf-8")).digest()
+        digest = self._hasher(text.encode("utf-8")).digest()
         return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
     def _keyed(self, records: list[Any]) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -124,3 +125,15 @@ def test_add_key_hash_algorithm_message() -> None:
     assert config_error({"_op": "add_key", "hash_algorithm": "crc"}) == (
         "hash_algorithm must be md4 or md5 or sha1 or sha256 or sha512 or whirlpool"
     )
+
+
+def test_geohash_round_trip_and_truncation() -> None:
+    from standard_harness import op_class
+
+    keys = sys.modules[op_class("add_key").__module__]
+    lat, lon = keys.geohash_decode("9q8yyk8yuv")
+    assert (round(lat, 4), round(lon, 4)) == (37.7749, -122.4194)
+    assert keys.geohash_encode(lat, lon, 10) == "9q8yyk8yuv"
+    assert keys.geohash_decode("not-a-hash!") is None
+    # Truncated to 2 places, the cell of (37.77, -122.41) at the same precision.
+    assert keys.truncate_location("9q8yyk8yuv", 2) == keys.geohash_encode(37.77, -122.41, 10)
