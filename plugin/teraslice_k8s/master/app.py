@@ -27,6 +27,7 @@ from teraslice_k8s.errors import ValidationError
 from teraslice_k8s.master import listings, params, tables
 from teraslice_k8s.master.assets_routes import install_asset_routes
 from teraslice_k8s.master.errors import ApiError
+from teraslice_k8s.master.listing_cache import FreshShared, ListingCache
 from teraslice_k8s.master.metrics import metrics_response
 from teraslice_k8s.master.responses import (
     HeadAsGetMiddleware,
@@ -47,8 +48,9 @@ log = logging.getLogger(__name__)
 #: How long a rendered ``/cluster/state`` may be shared between requests (seconds); a backend with
 #: a ``state_version()`` (:class:`~teraslice_k8s.backend.base.StateVersioned`) shows changes at once.
 CLUSTER_STATE_TTL = 1.0
-#: Upper bound on how long a rendered job listing is reused (jobs written by another process,
-#: e.g. ``teraslice-k8s run`` on the same SQLite file, show up after at most this long).
+#: Upper bound on how long a rendered job listing is reused when the store has no records version
+#: (jobs written by another process show up after at most this long); a store with one
+#: (:class:`~teraslice_k8s.master.listing_cache.ListingCache`) shows every write at once.
 JOBS_TTL = 2.0
 _JOB_BODY = {
     "requestBody": {
@@ -108,6 +110,36 @@ def create_app(service: MasterService) -> FastAPI:
     payload_limit = service.settings.payload_limit_bytes
     state_cache = RenderedCache(ttl=CLUSTER_STATE_TTL)
     jobs_cache = RenderedCache(ttl=JOBS_TTL)
+    listing_cache = ListingCache(service.store)
+    controllers_body = FreshShared(lambda: render_json(service.all_controllers()))
+
+    async def listing(what: Hashable, render: Callable[[], bytes]) -> bytes:
+        """A listing's body: shared while the store's records are unchanged (ListingCache)."""
+        key, body = listing_cache.cached(what)  # on the event loop: no thread-pool hop
+        if body is None:
+            body = await _call(listing_cache.render, key, render)
+        return body
+
+    async def state_body(what: Hashable, render: Callable[[], bytes]) -> bytes:
+        """A body rendered from the cluster state, shared between requests: keyed by the
+        backend's state version where it has one (a process that joined or left shows at once),
+        never served after CLUSTER_STATE_TTL."""
+        version: Callable[[], Hashable] | None = getattr(service.backend, "state_version", None)
+        if version is None:  # not StateVersioned: the TTL alone bounds the staleness
+            body = state_cache.get(what)  # fresh only: answered without a thread-pool hop
+            if body is None:
+                body = await _call(state_cache.get_or_render, what, render)
+            return body
+
+        read_version: Callable[[], Hashable] = version
+
+        def versioned() -> bytes:
+            key = (what, read_version())
+            # Stored only if nothing changed while rendering, so a key never holds a later state.
+            return state_cache.get_or_render(key, render, lambda: read_version() == key[1])
+
+        rendered: bytes = await _call(versioned)
+        return rendered
 
     def ex_of_job(job_id: str) -> str:
         ex_id: str = service.latest_execution(job_id)["ex_id"]
@@ -120,27 +152,11 @@ def create_app(service: MasterService) -> FastAPI:
 
     @api.get("/cluster/state", summary="Cluster state (nodes and their active processes)")
     async def cluster_state() -> Any:
-        # Rendering 1,000 workers is the costly part, so concurrent requests share one render:
-        # keyed by the backend's state version where it has one (a process that joined or left
-        # shows at once), never served after CLUSTER_STATE_TTL.
+        # Rendering 1,000 workers is the costly part, so concurrent requests share one render.
         def render() -> bytes:
             return render_json(service.cluster_state())
 
-        version: Callable[[], Hashable] | None = getattr(service.backend, "state_version", None)
-        if version is None:  # not StateVersioned: the TTL alone bounds the staleness
-            body = state_cache.get(None)  # fresh only: answered without a thread-pool hop
-            if body is None:
-                body = await _call(state_cache.get_or_render, None, render)
-            return json_bytes_response(body)
-
-        read_version: Callable[[], Hashable] = version
-
-        def versioned() -> bytes:
-            key = read_version()
-            # Stored only if nothing changed while rendering, so a key never holds a later state.
-            return state_cache.get_or_render(key, render, lambda: read_version() == key)
-
-        return json_bytes_response(await _call(versioned))
+        return json_bytes_response(await state_body("cluster/state", render))
 
     @api.get("/cluster/stats", summary="Summed controller statistics")
     async def cluster_stats() -> Any:
@@ -149,7 +165,9 @@ def create_app(service: MasterService) -> FastAPI:
     @api.get("/cluster/controllers", summary="Statistics of every running execution controller")
     @api.get("/cluster/slicers", include_in_schema=False)
     async def cluster_controllers() -> Any:
-        return await call(service.all_controllers)
+        # Live from every running controller; concurrent requests share one fan-out that began
+        # after they arrived (FreshShared), so 50 pollers cost two fan-outs, not 50.
+        return json_bytes_response(await _call(controllers_body.get))
 
     # jobs
     @api.post("/jobs", summary="Submit a job (start defaults to true)", openapi_extra=_JOB_BODY)
@@ -163,6 +181,13 @@ def create_app(service: MasterService) -> FastAPI:
         q = request.query_params
         flt = JobFilter(active=params.active(q), deleted=params.deleted(q))
         page, ex_fields = params.page(q), params.ex_fields(q)
+        if listing_cache.versioned:  # every job or execution write shows on the next request
+            fields = None if ex_fields is None else tuple(ex_fields)
+
+            def render() -> bytes:
+                return listings.render_records(service.list_jobs(flt, page, fields), "job")
+
+            return json_bytes_response(await listing(("jobs", flt, page, fields), render))
         if ex_fields is not None:  # carries execution fields the controllers write: no cache
             return json_bytes_response(
                 await _call(lambda: listings.render_records(service.list_jobs(flt, page, ex_fields), "job"))
@@ -236,9 +261,11 @@ def create_app(service: MasterService) -> FastAPI:
         q = request.query_params
         flt = ExFilter(statuses=params.statuses(q), deleted=params.deleted(q))
         page = params.page(q)
-        return json_bytes_response(
-            await _call(lambda: listings.render_records(service.list_executions(flt, page), "execution"))
-        )
+
+        def render() -> bytes:
+            return listings.render_records(service.list_executions(flt, page), "execution")
+
+        return json_bytes_response(await listing(("ex", flt, page), render))
 
     @api.get("/ex/errors", summary="Slice errors of every execution")
     async def all_errors(request: Request) -> Any:
@@ -300,14 +327,19 @@ def create_app(service: MasterService) -> FastAPI:
     app.include_router(api, include_in_schema=False)
     app.include_router(api, prefix="/v1")
     app.add_api_route("/v1", root, methods=["GET"], include_in_schema=False)
-    _install_root_routes(app, service)
+    _install_root_routes(app, service, listing, state_body)
     if service.assets is not None:
         install_asset_routes(app, service.assets, service.assets.payload_limit)
     return app
 
 
-def _install_root_routes(app: FastAPI, service: MasterService) -> None:
-    """``/txt/*`` tables and ``/metrics``: root only, as in Teraslice."""
+Cached = Callable[[Hashable, Callable[[], bytes]], Awaitable[bytes]]
+
+
+def _install_root_routes(app: FastAPI, service: MasterService, listing: Cached, state_body: Cached) -> None:
+    """``/txt/*`` tables and ``/metrics``: root only, as in Teraslice. ``listing`` and
+    ``state_body`` share rendered tables between requests while the store's records / the
+    backend's state are unchanged (see ``create_app``)."""
 
     def table(
         request: Request,
@@ -329,32 +361,50 @@ def _install_root_routes(app: FastAPI, service: MasterService) -> None:
         # A listing of deleted records also shows when they were deleted.
         return defaults + (("_deleted_on",) if deleted else ())
 
+    def table_options(request: Request, defaults: Sequence[str]) -> tuple[tuple[str, ...], bool]:
+        """(columns, headers) of a table request: ``fields`` and ``headers=false``."""
+        q = request.query_params
+        return tuple(tables.columns(q.get("fields"), defaults)), q.get("headers") != "false"
+
     @app.get("/txt/jobs", response_class=HTMLResponse, summary="Jobs as a text table")
     async def txt_jobs(request: Request) -> Any:
         q = request.query_params
         deleted = params.deleted(q)
-        jobs = await _call(
-            service.list_jobs, JobFilter(active=params.active(q), deleted=deleted), params.page(q)
-        )
-        return table(request, jobs, listing_columns(tables.JOB_COLUMNS, deleted), kind="job")
+        flt, page = JobFilter(active=params.active(q), deleted=deleted), params.page(q)
+        cols, headers = table_options(request, listing_columns(tables.JOB_COLUMNS, deleted))
+
+        def render() -> bytes:
+            jobs = service.list_jobs(flt, page)
+            return listings.render_table(jobs, "job", cols, headers=headers).encode()
+
+        return HTMLResponse(await listing(("txt/jobs", flt, page, cols, headers), render))
 
     @app.get("/txt/ex", response_class=HTMLResponse, summary="Executions as a text table")
     async def txt_ex(request: Request) -> Any:
         q = request.query_params
         deleted = params.deleted(q)
-        exs = await _call(
-            service.list_executions, ExFilter(statuses=params.statuses(q), deleted=deleted), params.page(q)
-        )
-        return table(request, exs, listing_columns(tables.EX_COLUMNS, deleted), kind="execution")
+        flt, page = ExFilter(statuses=params.statuses(q), deleted=deleted), params.page(q)
+        cols, headers = table_options(request, listing_columns(tables.EX_COLUMNS, deleted))
+
+        def render() -> bytes:
+            exs = service.list_executions(flt, page)
+            return listings.render_table(exs, "execution", cols, headers=headers).encode()
+
+        return HTMLResponse(await listing(("txt/ex", flt, page, cols, headers), render))
 
     @app.get("/txt/workers", response_class=HTMLResponse, summary="Workers as a text table")
     async def txt_workers(request: Request) -> Any:
         page = params.page(request.query_params)
         check_page(page)  # the same size/from rules as the store-backed listings
-        state = await _call(service.cluster_state)
-        items = tables.worker_items(state)[page.from_ : page.from_ + page.size]
         k8s = service.backend.clustering_type.startswith("kubernetes")
-        return table(request, items, tables.WORKER_COLUMNS_K8S if k8s else tables.WORKER_COLUMNS_NATIVE)
+        defaults = tables.WORKER_COLUMNS_K8S if k8s else tables.WORKER_COLUMNS_NATIVE
+        cols, headers = table_options(request, defaults)
+
+        def render() -> bytes:
+            items = tables.worker_items(service.cluster_state())[page.from_ : page.from_ + page.size]
+            return tables.render(items, cols, headers=headers).encode()
+
+        return HTMLResponse(await state_body(("txt/workers", page, cols, headers), render))
 
     @app.get("/txt/nodes", response_class=HTMLResponse, summary="Nodes as a text table")
     async def txt_nodes(request: Request) -> Any:

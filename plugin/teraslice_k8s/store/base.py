@@ -28,7 +28,7 @@ Contract shared by every implementation:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -92,6 +92,19 @@ class SliceFilter:
     states: Sequence[str] = field(default_factory=tuple)
     slicer_id: int | None = None
     exclude_states: Sequence[str] = field(default_factory=tuple)
+
+
+class RecordsVersioned(Protocol):
+    """Optional for a :class:`Store`: say, cheaply, whether any job or execution record changed.
+
+    ``records_version()`` returns a value that differs after every committed job or execution
+    write by any process sharing the store, so a listing rendered while the value stayed the same
+    (read before and after the render) is exactly what the store holds until it changes. The API
+    keys its rendered listings by it (found with ``getattr``); a store without it gets listings
+    rendered per request (and job listings bounded by a TTL, see ``master.app``).
+    """
+
+    def records_version(self) -> Hashable: ...
 
 
 #: Defaults of the list/count calls (module-level: frozen, so sharing them is safe).

@@ -154,6 +154,8 @@ class SqliteStore:
             for statement in schema.SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            for trigger in schema.TRIGGERS:
+                conn.execute(trigger)
             conn.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -169,6 +171,14 @@ class SqliteStore:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    def records_version(self) -> int:
+        """:class:`~teraslice_k8s.store.base.RecordsVersioned`: a counter that triggers bump in
+        the transaction of every job and execution write, whatever process or connection makes
+        it (the master, an execution controller, ``teraslice-k8s run``). One single-row read;
+        in WAL mode it never waits for a writer."""
+        version: int = self._read("SELECT n FROM records_version WHERE id = 1", ())[0][0]
+        return version
 
     # -- generic helpers --
 

@@ -63,7 +63,23 @@ CREATE TABLE IF NOT EXISTS analytics (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS analytics_by_ex ON analytics (ex_id);
+
+CREATE TABLE IF NOT EXISTS records_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n INTEGER NOT NULL  -- bumped by every job and execution write (the triggers below)
+);
+INSERT OR IGNORE INTO records_version VALUES (1, 0);
 """
+
+#: Triggers bumping ``records_version.n`` in the transaction of every job and execution write, by
+#: any process or connection (:meth:`SqliteStore.records_version`). Separate statements: their
+#: bodies hold semicolons. Slice and analytics writes (the workers' hot path) bump nothing.
+TRIGGERS = tuple(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_bumps_version AFTER {event} ON {table} "
+    "BEGIN UPDATE records_version SET n = n + 1 WHERE id = 1; END"
+    for table in ("jobs", "executions")
+    for event in ("INSERT", "UPDATE", "DELETE")
+)
 
 
 @dataclass(frozen=True, slots=True)

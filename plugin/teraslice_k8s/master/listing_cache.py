@@ -1,0 +1,110 @@
+"""Rendered listings (``/v1/jobs``, ``?ex=``, ``/v1/ex``, ``/txt/jobs``, ``/txt/ex``) shared between
+requests while the store's records have not changed, never after.
+
+A body is keyed by what was asked (route, filter, page, fields...) and the store's records
+version (:class:`~teraslice_k8s.store.base.RecordsVersioned`), which every job or execution write
+changes, whichever process makes it: the master, an execution controller writing its status,
+``teraslice-k8s run`` on the same SQLite file. The version is read before the render and again
+after it; a body is stored only when both reads agree, so a stored body is exactly what the
+store held while that version was current, and the next request after any write reads a new
+version and renders again. Concurrent requests for one missing body share one render
+(:class:`~teraslice_k8s.master.responses.RenderedCache`).
+
+A store without ``records_version`` (Elasticsearch) gets every listing rendered per request.
+
+Reading the version on the event loop (no thread-pool hop) is what makes a cached answer cheap:
+for SQLite it is one single-row read on the event loop's own connection, which in WAL mode never
+waits for a writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Hashable
+
+from teraslice_k8s.master.responses import RenderedCache
+
+log = logging.getLogger(__name__)
+
+#: A body whose version is current is re-rendered after this long anyway (seconds): not needed
+#: for correctness (the version is), it only bounds how long an unused body is kept.
+VERSIONED_TTL = 60.0
+
+
+class ListingCache:
+    """Rendered listing bodies of one store, by (what was asked, records version)."""
+
+    def __init__(self, store: object, max_entries: int = 256) -> None:
+        self._version: Callable[[], Hashable] | None = getattr(store, "records_version", None)
+        self._cache = RenderedCache(ttl=VERSIONED_TTL, max_entries=max_entries)
+
+    @property
+    def versioned(self) -> bool:
+        """Whether the store says when its records change (else nothing is cached)."""
+        return self._version is not None
+
+    def cached(self, what: Hashable) -> tuple[Hashable | None, bytes | None]:
+        """(key, body): the body for ``what`` if one is stored for the current version. Cheap
+        enough for the event loop. ``key`` is None when there is no version to key by (no
+        versioned store, or reading it failed: the render then reports the store's error)."""
+        if self._version is None:
+            return None, None
+        try:
+            key = (what, self._version())
+        except Exception as error:  # the render that follows meets it again and answers 500
+            log.debug("records version unreadable: %s", error)
+            return None, None
+        return key, self._cache.get(key)
+
+    def render(self, key: Hashable | None, render: Callable[[], bytes]) -> bytes:
+        """The body for ``key`` (from :meth:`cached`), rendered (once for concurrent callers) and
+        stored if the version did not change meanwhile. Blocking: call it in a worker thread."""
+        version = self._version
+        if key is None or version is None:
+            return render()
+        expected = key[1] if isinstance(key, tuple) else None
+        return self._cache.get_or_render(key, render, lambda: version() == expected)
+
+
+class FreshShared:
+    """One render shared by concurrent callers, never older than any of them: for answers no
+    version describes (``/cluster/controllers`` asks every running controller live).
+
+    A caller gets the result of a render that began after the caller arrived: the one it starts,
+    or, when one is already running (begun before it arrived, so possibly older), the next one,
+    which it shares with everyone who arrived meanwhile. N concurrent callers cost at most two
+    renders instead of N, and nothing is kept between requests. Thread-safe; a failed render is
+    raised to the caller that ran it and the waiters start another.
+    """
+
+    def __init__(self, render: Callable[[], bytes]) -> None:
+        self._render = render
+        self._cond = threading.Condition()
+        self._arrivals = 0  # callers so far (a ticket each)
+        self._running = False
+        self._covered = 0  # tickets the last finished render covers (it began after them)
+        self._body = b""
+
+    def get(self) -> bytes:
+        with self._cond:
+            self._arrivals += 1
+            ticket = self._arrivals
+            while True:
+                if self._covered >= ticket:
+                    return self._body
+                if not self._running:
+                    self._running = True
+                    covers = self._arrivals  # everyone who arrived before this render begins
+                    break
+                self._cond.wait()
+        body: bytes | None = None
+        try:
+            body = self._render()
+            return body
+        finally:
+            with self._cond:
+                self._running = False
+                if body is not None:
+                    self._body, self._covered = body, covers
+                self._cond.notify_all()

@@ -1,0 +1,309 @@
+"""Cached listings (issue 13): ``/v1/jobs``, ``?ex=``, ``/v1/ex``, ``?status=``, ``/txt/jobs`` and
+``/txt/ex`` are rendered once while the store's records are unchanged, byte-identical to an
+uncached render, and any job or execution write (this master, another connection, an execution
+controller's own process) shows on the very next request. No sleeps, no timings.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from teraslice_k8s.master import app as app_module
+from teraslice_k8s.master.listing_cache import FreshShared, ListingCache
+from teraslice_k8s.master.service import MasterService
+from teraslice_k8s.store.sqlite import SqliteStore
+
+from .fakes import ApiClient, FakeControllers, RecordingBackend, analytics_for, job_spec
+
+ROUTES = (
+    "/v1/jobs",
+    "/jobs?size=2&sort=_created:asc",
+    "/v1/jobs?ex=_status,ex_id,workers",
+    "/v1/ex",
+    "/v1/ex?status=running",
+    "/v1/ex?status=completed&size=1",
+    "/txt/jobs",
+    "/txt/jobs?fields=job_id,name&headers=false",
+    "/txt/ex",
+    "/txt/ex?status=running",
+)
+
+
+class Renders:
+    """Counts the store listings the routes make (one per render)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, service: MasterService) -> None:
+        self.count = 0
+        for name in ("list_jobs", "list_executions"):
+            monkeypatch.setattr(service, name, self.counting(getattr(service, name)))
+
+    def counting(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+@pytest.fixture
+def records(store: SqliteStore, backend: RecordingBackend) -> dict[str, str]:
+    """Three jobs; one with a running execution, one with two completed ones, one with none.
+    The running executions' processes are live in the backend (so the lifecycle keeps them)."""
+    backend.live.update({"ex-a1", "ex-d1"})
+    ids: dict[str, str] = {}
+    for name in ("alpha", "beta", "gamma"):
+        ids[name] = store.create_job({**job_spec(name=name), "job_id": f"job-{name}"})["job_id"]
+    for ex_id, job, status in (
+        ("ex-a1", "alpha", "running"),
+        ("ex-b1", "beta", "completed"),
+        ("ex-b2", "beta", "completed"),
+    ):
+        store.create_execution(
+            {**job_spec(name=job), "ex_id": ex_id, "job_id": ids[job], "_status": status, "workers": 2}
+        )
+    return ids
+
+
+def fresh_bodies(service: MasterService) -> dict[str, bytes]:
+    """Every route's body from a new app (nothing cached): what the store holds now."""
+    api = ApiClient(app_module.create_app(service))
+    try:
+        return {route: api.get(route).content for route in ROUTES}
+    finally:
+        api.close()
+
+
+def bodies(client: ApiClient) -> dict[str, bytes]:
+    answers = {route: client.get(route) for route in ROUTES}
+    assert {route: r.status_code for route, r in answers.items()} == dict.fromkeys(ROUTES, 200)
+    return {route: r.content for route, r in answers.items()}
+
+
+def _set_status_elsewhere(db: str, ex_id: str, status: str) -> None:
+    """An execution controller's status write, from its own process and connection."""
+    store = SqliteStore(db)
+    try:
+        store.set_status(ex_id, status, {"_slicer_stats": {"processed": 10}})
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch, service: MasterService) -> Renders:
+    return Renders(monkeypatch, service)
+
+
+@pytest.fixture
+def cached_client(renders: Renders, service: MasterService) -> Iterator[ApiClient]:
+    api = ApiClient(app_module.create_app(service))  # created after the counting wrappers
+    yield api
+    api.close()
+
+
+def test_each_listing_renders_once_while_nothing_changes(
+    records: dict[str, str], cached_client: ApiClient, renders: Renders
+) -> None:
+    first = bodies(cached_client)
+    rendered = renders.count
+    assert rendered >= len(ROUTES)  # ?ex= reads the jobs once (plus its latest executions)
+    assert bodies(cached_client) == first
+    assert bodies(cached_client) == first
+    assert renders.count == rendered
+
+
+def test_cached_bodies_are_byte_identical_to_uncached_ones(
+    records: dict[str, str], cached_client: ApiClient, service: MasterService
+) -> None:
+    bodies(cached_client)
+    cached = bodies(cached_client)
+    assert cached == fresh_bodies(service)
+    assert cached_client.get("/txt/jobs").headers["content-type"] == "text/html; charset=utf-8"
+    assert cached_client.get("/v1/jobs").headers["content-type"] == "application/json"
+
+
+def test_a_controller_process_write_shows_on_the_next_request(
+    records: dict[str, str], cached_client: ApiClient, service: MasterService, store: SqliteStore
+) -> None:
+    before = bodies(cached_client)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_set_status_elsewhere, args=(str(store.path), "ex-a1", "completed")
+    )
+    process.start()
+    process.join(120)
+    assert process.exitcode == 0
+    after = bodies(cached_client)
+    assert after == fresh_bodies(service)
+    # every listing that shows ex-a1 changed; the running-only listings lost it
+    assert {r for r in ROUTES if after[r] != before[r]} == {
+        "/v1/jobs?ex=_status,ex_id,workers",
+        "/v1/ex",
+        "/v1/ex?status=running",
+        "/v1/ex?status=completed&size=1",
+        "/txt/ex",
+        "/txt/ex?status=running",
+    }
+    jobs = {j["job_id"]: j["ex"] for j in cached_client.get("/v1/jobs?ex=_status,ex_id,workers").json()}
+    assert jobs[records["alpha"]] == {"_status": "completed", "ex_id": "ex-a1", "workers": 2}
+    assert cached_client.get("/v1/ex?status=running").json() == []
+
+
+def test_writes_through_another_connection_show_on_the_next_request(
+    records: dict[str, str], cached_client: ApiClient, service: MasterService, store: SqliteStore
+) -> None:
+    other = SqliteStore(store.path)  # e.g. teraslice-k8s run, or a second master thread
+    try:
+        for write in (
+            lambda: other.create_job({**job_spec(name="delta"), "job_id": "job-delta"}),
+            lambda: other.create_execution(
+                {**job_spec(name="delta"), "ex_id": "ex-d1", "job_id": "job-delta", "_status": "running"}
+            ),
+            lambda: other.update_execution("ex-d1", {"workers": 7}),
+            lambda: other.replace_job("job-gamma", {**job_spec(name="gamma-renamed"), "active": False}),
+        ):
+            bodies(cached_client)  # cached
+            write()
+            assert bodies(cached_client) == fresh_bodies(service)
+    finally:
+        other.close()
+    assert "gamma-renamed" in cached_client.get("/txt/jobs").text
+    assert "ex-d1" in cached_client.get("/txt/ex?status=running").text
+
+
+def test_a_write_during_a_render_is_not_kept(
+    records: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    service: MasterService,
+    store: SqliteStore,
+) -> None:
+    # The render reads the listing, then a controller writes before the body is stored: that
+    # body may answer the request it was rendered for, but the next request renders again.
+    other = SqliteStore(store.path)
+    listed = service.list_executions
+    writes = iter([lambda: other.set_status("ex-a1", "completed")])
+
+    def list_then_write(*args: Any, **kwargs: Any) -> Any:
+        found = listed(*args, **kwargs)
+        next(writes, lambda: None)()
+        return found
+
+    monkeypatch.setattr(service, "list_executions", list_then_write)
+    api = ApiClient(app_module.create_app(service))
+    try:
+        shown = api.get("/v1/ex?status=running").json()
+        assert [ex["ex_id"] for ex in shown] == ["ex-a1"]  # read before the write
+        assert api.get("/v1/ex?status=running").json() == []
+    finally:
+        api.close()
+        other.close()
+
+
+def test_this_masters_writes_show_on_the_next_request(
+    records: dict[str, str], cached_client: ApiClient, service: MasterService
+) -> None:
+    bodies(cached_client)
+    job_id = cached_client.post("/v1/jobs?start=false", json=job_spec(name="epsilon")).json()["job_id"]
+    assert job_id in cached_client.get("/txt/jobs").text
+    cached_client.post(f"/v1/jobs/{records['gamma']}/_inactive")
+    assert bodies(cached_client) == fresh_bodies(service)
+
+
+class Unversioned:
+    """A store that cannot say when its records change (as the Elasticsearch store)."""
+
+
+def test_a_store_without_a_version_gets_every_listing_rendered() -> None:
+    cache = ListingCache(Unversioned())
+    assert not cache.versioned
+    key, body = cache.cached(("ex", 1))
+    assert (key, body) == (None, None)
+    renders = iter([b"body-1", b"body-2"])
+
+    def render() -> bytes:
+        return next(renders)
+
+    assert cache.render(key, render) == b"body-1"
+    assert cache.render(key, render) == b"body-2"
+
+
+class Failing:
+    def records_version(self) -> int:
+        raise RuntimeError("store is down")
+
+
+def test_an_unreadable_version_renders_instead_of_serving() -> None:
+    cache = ListingCache(Failing())
+    assert cache.cached("jobs") == (None, None)
+    assert cache.render(None, lambda: b"rendered") == b"rendered"
+
+
+# -- /cluster/controllers: concurrent requests share a fan-out that began after they arrived --
+
+
+def test_concurrent_callers_share_a_render_begun_after_they_arrived() -> None:
+    import threading
+    import time
+
+    started, release = threading.Event(), threading.Event()
+    count = 0
+
+    def render() -> bytes:
+        nonlocal count
+        count += 1
+        if count == 1:
+            started.set()
+            assert release.wait(30)
+        return f"body-{count}".encode()
+
+    shared = FreshShared(render)
+    results: dict[str, bytes] = {}
+
+    def call(name: str) -> None:
+        results[name] = shared.get()
+
+    first = threading.Thread(target=call, args=("first",))
+    first.start()
+    assert started.wait(30)
+    later = [threading.Thread(target=call, args=(name,)) for name in ("second", "third")]
+    for thread in later:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while shared._arrivals < 3 and time.monotonic() < deadline:  # bounded wait for a condition
+        time.sleep(0.001)
+    release.set()
+    for thread in (first, *later):
+        thread.join(30)
+    # "first" got the render it started; the others arrived while it ran, so they got the next
+    # one (begun after they arrived), rendered once for both.
+    assert results == {"first": b"body-1", "second": b"body-2", "third": b"body-2"}
+    assert count == 2
+    assert shared.get() == b"body-3"  # nothing is kept between requests
+
+
+def test_a_failed_shared_render_is_retried_by_a_waiter() -> None:
+    calls = iter([RuntimeError("controller gone"), b"ok"])
+
+    def render() -> bytes:
+        outcome = next(calls)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    shared = FreshShared(render)
+    with pytest.raises(RuntimeError, match="controller gone"):
+        shared.get()
+    assert shared.get() == b"ok"
+
+
+def test_cluster_controllers_is_live_on_every_request(
+    records: dict[str, str], cached_client: ApiClient, controllers: FakeControllers, store: SqliteStore
+) -> None:
+    controllers.analytics["10.0.0.9"] = analytics_for("ex-a1", records["alpha"], "alpha")
+    store.update_execution("ex-a1", {"slicer_hostname": "10.0.0.9", "slicer_port": 45680})
+    first = cached_client.get("/v1/cluster/controllers").json()
+    assert [c["ex_id"] for c in first] == ["ex-a1"]
+    store.set_status("ex-a1", "completed")
+    assert cached_client.get("/v1/cluster/controllers").json() == []
