@@ -4,7 +4,8 @@ Each subcommand lives in its own module here and exposes ``register(subparsers)`
 its parser and sets ``handler`` (a ``(argparse.Namespace) -> int`` returning the exit code).
 Modules import their heavy dependencies inside the handler so ``--help`` stays fast.
 
-Exit codes: 0 success, 1 the operation failed, 2 invalid input (messages on stderr), 141 the
+Exit codes: 0 success, 1 the operation failed, 2 invalid input (messages on stderr), 3 ``ops run``:
+an operation refused its config or failed (the error as JSON on stdout), 141 the
 reader of stdout went away (as tools killed by SIGPIPE; no traceback).
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from teraslice_k8s import __version__
 
 #: Subcommand modules, in ``--help`` order. A module that is missing is a packaging bug.
-COMMAND_MODULES = ("render", "master", "run", "node", "client", "assets")
+COMMAND_MODULES = ("render", "master", "run", "node", "client", "assets", "ops")
 
 
 def build_parser() -> argparse.ArgumentParser:
