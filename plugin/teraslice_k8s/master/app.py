@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from teraslice_k8s import __version__
 from teraslice_k8s.errors import ValidationError
-from teraslice_k8s.master import listings, params, tables
+from teraslice_k8s.master import listings, memory, params, tables
 from teraslice_k8s.master.assets_routes import install_asset_routes
 from teraslice_k8s.master.errors import ApiError
 from teraslice_k8s.master.listing_cache import FreshShared, ListingCache
@@ -108,6 +108,7 @@ def create_app(service: MasterService) -> FastAPI:
 
     call = _json_call
     payload_limit = service.settings.payload_limit_bytes
+    memory.limit_malloc_arenas()  # request threads come and go: their arenas must not pile up
     state_cache = RenderedCache(ttl=CLUSTER_STATE_TTL)
     jobs_cache = RenderedCache(ttl=JOBS_TTL)
     listing_cache = ListingCache(service.store)

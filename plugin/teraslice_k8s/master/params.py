@@ -14,6 +14,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from teraslice_k8s.errors import ValidationError
+from teraslice_k8s.master import memory
 from teraslice_k8s.master.errors import ApiError
 from teraslice_k8s.models.execution import InvalidStatus, parse_status
 from teraslice_k8s.models.json_values import MalformedJson, parse_json
@@ -148,3 +149,7 @@ async def json_body(request: Request, limit: int = DEFAULT_PAYLOAD_LIMIT) -> Any
         raise ApiError(400, err.message, [str(p) for p in err.problems]) from None
     except ValidationError as err:
         raise ApiError(422, err.message, list(err.lines)) from None
+    finally:
+        if len(raw) >= memory.TRIM_AFTER_BYTES:
+            del raw
+            await run_in_threadpool(memory.release_free_memory)

@@ -42,16 +42,24 @@ class RenderedCache:
     instead of rendering too. Keys that change with the data (a write generation, the
     backend's state version) make a change visible at once; the TTL bounds how long a change
     no key reflects (e.g. a job written by another process sharing the store) stays unseen.
-    ``clock`` is injectable for tests.
+    ``clock`` is injectable for tests. Bounded by count (``max_entries``) and by size
+    (``max_bytes``: the oldest bodies go first; a body larger than that is not kept), so large
+    listings under churning keys cannot hold the master's memory.
     """
 
     def __init__(
-        self, ttl: float, max_entries: int = 256, clock: Callable[[], float] = time.monotonic
+        self,
+        ttl: float,
+        max_entries: int = 256,
+        clock: Callable[[], float] = time.monotonic,
+        max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self._clock = clock
         self._entries: dict[Any, tuple[float, bytes]] = {}
+        self._bytes = 0
         self._rendering: dict[Any, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -67,17 +75,27 @@ class RenderedCache:
         """Store ``body``; it expires ``ttl`` after ``read_at`` (default: now)."""
         expires = (self._clock() if read_at is None else read_at) + self.ttl
         with self._lock:
+            old = self._entries.pop(key, None)
+            self._bytes -= len(old[1]) if old is not None else 0
+            if len(body) > self.max_bytes:
+                return
             if len(self._entries) >= self.max_entries:
                 now = self._clock()
                 self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
                 if len(self._entries) >= self.max_entries:
                     self._entries.clear()
+                self._bytes = sum(len(e[1]) for e in self._entries.values())
+            while self._entries and self._bytes + len(body) > self.max_bytes:
+                oldest = next(iter(self._entries))  # insertion order: the oldest first
+                self._bytes -= len(self._entries.pop(oldest)[1])
             self._entries[key] = (expires, body)
+            self._bytes += len(body)
 
     def invalidate(self) -> None:
         """Forget every body (the next request for any key renders)."""
         with self._lock:
             self._entries.clear()
+            self._bytes = 0
 
     def get_or_render(
         self, key: Any, render: Callable[[], bytes], still_valid: Callable[[], bool] | None = None
