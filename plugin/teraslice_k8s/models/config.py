@@ -221,6 +221,9 @@ class StorageConfig(_Section):
     type: Literal["elasticsearch", "sqlite"] | None = None
     path: str = "./teraslice-state.sqlite"
     connection: str = "default"
+    #: How long a starting process retries an unreachable Elasticsearch (or one answering 5xx)
+    #: before it gives up with an error; one warning line per attempt meanwhile.
+    startup_timeout: Duration = 120_000
 
 
 def _default_index_settings() -> dict[str, dict[str, int]]:
@@ -234,9 +237,6 @@ class TerasliceConfig(_Section):
     name: str = "teracluster"
     cluster_manager_type: Literal["kubernetes", "kubernetesV2", "local"] = "local"
     master: bool = False
-    #: How long a starting process retries an unreachable Elasticsearch (or one answering 5xx)
-    #: before it gives up with an error; one warning line per attempt meanwhile.
-    startup_timeout: Duration = 120_000
     master_hostname: str = "localhost"
     port: Annotated[int, Field(ge=1, le=65535)] = 5678
     hostname: str = Field(default_factory=_first_ipv4)
@@ -249,6 +249,8 @@ class TerasliceConfig(_Section):
     index_settings: dict[str, dict[str, int]] = Field(default_factory=_default_index_settings)
     index_rollover_frequency: IndexRollover = IndexRollover()
     api_response_timeout: Duration = 300_000
+    #: Ours: the master logs one line per API request (``--access-log`` switches it on too).
+    api_access_log: bool = False
     shutdown_timeout: Duration = 60_000
     action_timeout: Duration = 120_000
     network_latency_buffer: Duration = 15_000
@@ -262,8 +264,6 @@ class TerasliceConfig(_Section):
     env_vars: dict[EnvName, str] = {}
     cpu: Annotated[Number, Field(ge=0)] | None = None
     memory: Annotated[Number, Field(ge=0)] | None = None
-    #: Ours: the master logs one line per API request (``--access-log`` switches it on too).
-    api_access_log: bool = False
     cpu_execution_controller: Annotated[Number, Field(ge=0)] = DEFAULT_CPU_EXECUTION_CONTROLLER
     memory_execution_controller: Annotated[Number, Field(ge=0)] = DEFAULT_MEMORY_EXECUTION_CONTROLLER
     ephemeral_storage: bool = False
@@ -406,6 +406,9 @@ class TerafoundationConfig(_Section):
     prom_metrics_port: Annotated[int, Field(ge=1, le=65535)] = 3333
     prom_metrics_add_default: bool = True
     prom_metrics_display_url: str = ""
+    #: Ours: ``text`` lines or ``json`` (bunyan records, Teraslice's format) for every process;
+    #: ``--log-format`` and ``$TERASLICE_LOG_FORMAT`` override it.
+    log_format: Literal["text", "json"] = "text"
 
     def connection(
         self, name: str, types: tuple[str, ...] = ELASTICSEARCH_CONNECTOR_TYPES
@@ -433,9 +436,6 @@ def parse_config(data: Mapping[str, Any] | None, environ: Mapping[str, str] | No
 
     With ``environ``, ``${NAME}`` references are substituted from it first
     (:func:`substitute_env`); without, ``data`` is taken as already resolved and a ``${...}``
-    #: Ours: ``text`` lines or ``json`` (bunyan records, Teraslice's format) for every process;
-    #: ``--log-format`` and ``$TERASLICE_LOG_FORMAT`` override it.
-    log_format: Literal["text", "json"] = "text"
     stays literal (in-process configs, and tests of the chart's raw output).
     """
     if data is None:
