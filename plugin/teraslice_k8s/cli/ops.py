@@ -9,15 +9,18 @@ A record: ``{"data": {...}, "metadata": {...}}``, ``{"raw": "<text>", "metadata"
 ``{"window": [<record>...], "metadata"}``. The answer: ``{"output": [...]}`` plus ``"slices"``
 and ``"flushed"`` when given/asked; ``{"error": "<message>"}`` and exit status 3 when an
 operation refuses its config or initialize, a slice or the flush fails; exit 2 for a CASE that
-is not a case (message on stderr).
+is not a case (message on stderr). What operations print (``stdout``, ``debug_routes``) goes to
+stderr, so stdout holds only the answer.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 #: Exit status when an operation refused its config or failed.
@@ -56,15 +59,17 @@ def run(args: argparse.Namespace) -> int:
             available = [standard] if standard else []
         assets = testing.select_assets(case.get("assets"), available)
         records = _records(case)
-        result = testing.run_ops(
-            case["operations"],
-            input=records if "input" in case else None,
-            slices=records if "slices" in case else None,
-            flush=bool(case.get("flush", False)),
-            assets=assets,
-            apis=case.get("apis") or [],
-            connectors=case.get("connectors"),
-        )
+        # stdout is the answer: what operations print (stdout, debug_routes) goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = testing.run_ops(
+                case["operations"],
+                input=records if "input" in case else None,
+                slices=records if "slices" in case else None,
+                flush=bool(case.get("flush", False)),
+                assets=assets,
+                apis=case.get("apis") or [],
+                connectors=case.get("connectors"),
+            )
     except testing.CaseError as exc:
         print(f"{args.case}: {exc}", file=sys.stderr)
         return 2
@@ -83,7 +88,7 @@ def _read_case(path: str) -> dict[str, Any]:
     from teraslice_k8s.testing import CaseError
 
     try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         case = json.loads(text)
     except OSError as exc:
         raise CaseError(f"cannot read: {exc.strerror}") from None
