@@ -105,7 +105,8 @@ def from_json(value: Any, where: str = "record") -> DataEntity:
     kinds = [k for k in ("data", "raw", "window") if k in value]
     if unknown or len(kinds) > 1:
         raise CaseError(f"{where}: takes data, raw or window (one of them) and metadata; got {sorted(value)}")
-    metadata = value.get("metadata") or {}
+    metadata = value.get("metadata")
+    metadata = {} if metadata is None else metadata
     if not isinstance(metadata, Mapping):
         raise CaseError(f"{where}.metadata: must be an object")
     if "window" in value:

@@ -12,16 +12,20 @@ from typing import Any
 
 import pydantic
 
+from teraslice_k8s import testing
 from teraslice_k8s.models.schema import problems_from_pydantic
-from teraslice_k8s.runtime.data_entity import DataEntity, DataWindow
-from teraslice_k8s.runtime.operations.asset_ops import LoadedAsset, import_asset
+from teraslice_k8s.runtime.data_entity import DataEntity
+from teraslice_k8s.runtime.operations.asset_ops import LoadedAsset
 from teraslice_k8s.runtime.operations.base import OpContext, Processor
 
 BUNDLE = Path(__file__).parents[3] / "assets" / "standard"
 
 
 def standard() -> LoadedAsset:
-    return import_asset("standard-source-tree", BUNDLE)
+    """The source tree, imported by ``teraslice_k8s.testing`` (the same id as ``ops run``)."""
+    asset = testing.standard_asset()
+    assert asset is not None and asset.path == BUNDLE
+    return asset
 
 
 def op_class(name: str) -> type[Processor]:
@@ -71,18 +75,9 @@ def entity(body: Mapping[str, Any] | None = None, **meta: Any) -> DataEntity:
     return DataEntity(body or {}, meta)
 
 
-def show(record: Any) -> Any:
-    """A record as ``ops run`` shows it: ``{"data", "metadata"}`` without ``_createTime``, a
-    DataWindow as ``{"window": [...], "metadata"}``."""
-    if isinstance(record, DataWindow):
-        return {"window": [show(r) for r in record.as_array()], "metadata": _meta(record)}
-    if isinstance(record, DataEntity):
-        return {"data": json.loads(json.dumps(record)), "metadata": _meta(record)}
-    return {"data": json.loads(json.dumps(record)), "metadata": {}}
-
-
-def _meta(record: DataEntity) -> dict[str, Any]:
-    return {k: v for k, v in record.get_metadata().items() if k != "_createTime"}
+#: A record as ``ops run`` shows it: ``{"data", "metadata"}`` without ``_createTime``, a
+#: DataWindow as ``{"window": [...], "metadata"}`` (``teraslice_k8s.testing.to_json``).
+show = testing.to_json
 
 
 def bodies(records: list[Any]) -> list[Any]:
