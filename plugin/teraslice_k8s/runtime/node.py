@@ -20,7 +20,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +105,24 @@ def main(environ: Mapping[str, str] | None = None, config_path: str | None = Non
 
         worker = Worker(execution, settings)
         logs.set_context(worker_id=worker.worker_id)
-        return asyncio.run(worker.run())
+        return _run(worker.run())
     # Bound to the pod's own address where there is one: every pod has its own IP, and a
     # wildcard bind would also take the port on addresses that are not this pod's (pods
     # without network namespaces, e.g. several controllers on one host).
     host = env.get("POD_IP") or "0.0.0.0"
-    return asyncio.run(_run_controller(config, execution, settings, host))
+    return _run(_run_controller(config, execution, settings, host))
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(main)``, on uvloop where it is installed (``uvicorn[standard]`` brings it):
+    its transports cost a fraction of asyncio's per websocket frame, and a 1-record slice is
+    mostly two frames (benchmarks/runtime.py, docs/performance.md)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard] on Linux/macOS
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 async def _run_controller(config: SysConfig, execution: dict[str, Any], settings: Any, host: str) -> int:

@@ -7,6 +7,7 @@ to index and order ``_created``/``_updated`` without parsing them.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 
@@ -16,9 +17,20 @@ def format_timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+#: (second since the epoch, its "YYYY-MM-DDTHH:MM:SS." text): ``utc_now`` formats a second once.
+_second_text: tuple[int, str] = (-1, "")
+
+
 def utc_now() -> str:
-    """The current time as a record timestamp."""
-    return format_timestamp(datetime.now(UTC))
+    """The current time as a record timestamp (what ``format_timestamp(datetime.now(UTC))``
+    gives; the controller stamps every slice change with it, so the date part is formatted once
+    per second instead of by ``strftime`` per call)."""
+    global _second_text  # noqa: PLW0603 - a one-entry cache; replacing a tuple is atomic
+    second, ms = divmod(time.time_ns() // 1_000_000, 1000)
+    cached = _second_text
+    if cached[0] != second:
+        cached = _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)))
+    return f"{cached[1]}{ms:03d}Z"
 
 
 class StoreClock:
