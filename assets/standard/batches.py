@@ -143,16 +143,17 @@ class GroupBy(BatchProcessor):
         groups: dict[Any, DataWindow] = {}
         for item in batch:
             for record in item.as_array() if isinstance(item, DataWindow) else (item,):
+                # A missing field (undefined) and null are different JavaScript Map keys.
                 if field:
-                    key = record.get(field)
+                    key = record.get(field, MISSING)
                 elif isinstance(record, DataEntity):
                     key = record.get_metadata("_key")
                 else:
-                    key = record.get("_key")
+                    key = record.get("_key", MISSING)
                 marker = map_key(key)
                 window = groups.get(marker)
                 if window is None:
-                    window = groups[marker] = DataWindow.make_window(key)
+                    window = groups[marker] = DataWindow.make_window(None if key is MISSING else key)
                 window.set(record)
         return list(groups.values())
 
