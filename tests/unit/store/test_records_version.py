@@ -187,3 +187,24 @@ def test_latest_executions_equal_the_per_job_lookups_on_random_data(tmp_path: Pa
         assert len(all_listed) == len(executions)
     finally:
         store.close()
+
+
+def test_latest_executions_is_one_indexed_query(store: SqliteStore) -> None:
+    """One statement for a page of jobs (any size), reading the newest execution of each job
+    through the executions_by_job index: no scan, no sort of all their executions."""
+    job_ids = [f"job-{n}" for n in range(1200)]  # more than one IN (...) chunk used to hold
+    for job_id in job_ids[:3]:
+        store.create_job(job(job_id))
+        store.create_execution(execution(f"ex-{job_id}", job_id))
+    statements: list[str] = []
+    store._conn().set_trace_callback(statements.append)
+    found = store.latest_executions(job_ids)
+    store._conn().set_trace_callback(None)
+    assert sorted(found) == job_ids[:3]
+    assert len(statements) == 1
+    conn = sqlite3.connect(store.path)
+    sql = statements[0]
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    conn.close()
+    assert any("COVERING INDEX executions_by_job" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step or step.startswith("SCAN e") for step in plan), plan
