@@ -34,7 +34,9 @@ Example (pytest)::
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -172,11 +174,12 @@ def standard_asset() -> LoadedAsset | None:
 
 def load_asset(path: str | Path) -> LoadedAsset:
     """An asset from an unpacked bundle directory (holding ``asset.json``) or a bundle ``.zip``
-    (unpacked into a temporary directory that lives as long as the process)."""
+    (unpacked into a temporary directory, removed when the process exits)."""
     where = Path(path).resolve()
     asset_id = "local-" + hashlib.sha1(str(where).encode()).hexdigest()[:12]
     if where.is_file():
         root = Path(tempfile.mkdtemp(prefix="teraslice-k8s-ops-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
         return import_asset(asset_id, unpack(where.read_bytes(), root, asset_id))
     if not (where / "asset.json").is_file():
         raise CaseError(f"{path}: not an asset bundle (no asset.json in it, and not a .zip)")
