@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from teraslice_k8s import __version__
 from teraslice_k8s.errors import ValidationError
-from teraslice_k8s.master import listings, memory, params, tables
+from teraslice_k8s.master import listings, memory, openapi, params, tables
 from teraslice_k8s.master.assets_routes import install_asset_routes
 from teraslice_k8s.master.errors import ApiError
 from teraslice_k8s.master.listing_cache import FreshShared, ListingCache
@@ -331,6 +331,7 @@ def create_app(service: MasterService) -> FastAPI:
     _install_root_routes(app, service, listing, state_body)
     if service.assets is not None:
         install_asset_routes(app, service.assets, service.assets.payload_limit)
+    openapi.install(app)
     return app
 
 
@@ -459,5 +460,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unknown_route(request: Request, err: StarletteHTTPException) -> Response:
         if err.status_code in (404, 405):
             url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return error_response(405, f"cannot {request.method} endpoint {url}")
+            response = error_response(405, f"cannot {request.method} endpoint {url}")
+            allowed = openapi.allowed_methods(app, request.scope)
+            if allowed:  # a route's path with another method: say which ones it takes (RFC 9110)
+                response.headers["Allow"] = ", ".join(allowed)
+            return response
         return error_response(err.status_code, str(err.detail))
