@@ -16,7 +16,7 @@ A failing ``initialize``, slice or flush raises :class:`OpsError` with the error
 Operations are looked up in ``assets`` (loaded with :func:`load_asset`, in that order), then in
 the installed operations (the built-ins and the ``teraslice_k8s.operations`` entry points).
 :func:`standard_asset` is the repository's ``assets/standard`` source tree when this package
-runs from a checkout.
+runs from a checkout, else the standard bundle in ``./autoload`` (the image's ``/app/autoload``).
 
 Records: :func:`record` / :func:`from_json` make ``DataEntity`` objects (``{"data", "metadata"}``,
 ``{"raw", "metadata"}`` for raw UTF-8 bytes, ``{"window": [...], "metadata"}`` for a
@@ -164,12 +164,18 @@ def _plain(value: Any) -> Any:
 # -- assets ------------------------------------------------------------------------------------
 
 
+#: The standard asset's source tree in a checkout (an editable install runs from it).
+STANDARD_SOURCE = Path(__file__).resolve().parents[2] / "assets" / "standard"
+
+
 def standard_asset() -> LoadedAsset | None:
-    """The repository's ``assets/standard`` (a checkout or an editable install), or None."""
-    source = Path(__file__).resolve().parents[2] / "assets" / "standard"
-    if not (source / "asset.json").is_file():
-        return None
-    return import_asset(STANDARD_SOURCE_ID, source)
+    """The standard asset without a master: the checkout's ``assets/standard``, else the bundle
+    in ``./autoload`` (the master's default ``autoload_directory``; ``/app/autoload`` in the
+    image, whose working directory is ``/app``), else None."""
+    if (STANDARD_SOURCE / "asset.json").is_file():
+        return import_asset(STANDARD_SOURCE_ID, STANDARD_SOURCE)
+    bundles = sorted(Path.cwd().glob("autoload/standard-v*-bundle.zip"))
+    return load_asset(bundles[-1]) if bundles else None
 
 
 def load_asset(path: str | Path) -> LoadedAsset:

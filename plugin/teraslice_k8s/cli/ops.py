@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
         default=[],
         metavar="PATH",
         help="an asset's unpacked directory or bundle zip to take operations from (repeatable; "
-        "default: the checkout's assets/standard)",
+        "default: the standard asset from the checkout or ./autoload)",
     )
     p.set_defaults(handler=run)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from teraslice_k8s import testing
 from teraslice_k8s.cli import main
 from teraslice_k8s.runtime.data_entity import DataEntity, DataWindow
 from teraslice_k8s.testing import CaseError, OpsError, arun_ops, from_json, record, run_ops, to_json
@@ -196,3 +197,22 @@ def test_malformed_case_is_exit_2(
 def test_missing_case_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["ops", "run", str(tmp_path / "none.json")]) == 2
     assert capsys.readouterr().err == f"{tmp_path / 'none.json'}: cannot read: No such file or directory\n"
+
+
+def test_standard_asset_from_the_autoload_directory_without_a_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As in the image: no source tree, the bundle in ./autoload (the master's default)."""
+    assert (
+        main(["assets", "build", str(testing.STANDARD_SOURCE), "--output", str(tmp_path / "autoload")]) == 0
+    )
+    monkeypatch.setattr(testing, "STANDARD_SOURCE", tmp_path / "no-checkout")
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    asset = testing.standard_asset()
+    assert asset is not None and (asset.name, asset.version) == ("standard", "2.1.2")
+    assert asset.path != ROOT / "assets" / "standard"
+    result = run_ops([{"_op": "set_key", "field": "a"}], input=[record({"a": 1})], assets=[asset])
+    assert result.json() == {"output": [{"data": {"a": 1}, "metadata": {"_key": 1}}]}
+    monkeypatch.chdir(tmp_path / "autoload")  # no autoload/ below: only the installed operations
+    assert testing.standard_asset() is None
