@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from .fakes import ApiClient
+
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 #: Examples per operation and phase: about a minute on 2 cores for every operation.
 MAX_EXAMPLES = 15
@@ -92,3 +94,32 @@ def test_openapi_document_passes_every_check(master_url: str, tmp_path: Path) ->
     assert SCHEMATHESIS.exists(), "schemathesis is a test dependency (pyproject [test])"
     code, output, _ = run_schemathesis(master_url, tmp_path)
     assert code == 0, output
+
+
+def test_undeclared_method_is_405_with_allow(client: ApiClient) -> None:
+    """Teraslice's 405 body, plus the methods the path takes (RFC 9110); none for an unknown path."""
+    response = client.request("TRACE", "/v1/jobs")
+    assert (response.status_code, response.headers.get("allow")) == (405, "GET, HEAD, POST")
+    assert response.json() == {"error": 405, "message": "cannot TRACE endpoint /v1/jobs"}
+    response = client.request("PATCH", "/jobs/abc")
+    assert (response.status_code, response.headers.get("allow")) == (405, "DELETE, GET, HEAD, PUT")
+    response = client.request("GET", "/v1/nosuchroute")
+    assert (response.status_code, response.headers.get("allow")) == (405, None)
+    assert response.json() == {"error": 405, "message": "cannot GET endpoint /v1/nosuchroute"}
+
+
+def test_document_describes_statuses_bodies_and_content_types(client: ApiClient) -> None:
+    doc = client.get("/openapi.json").json()
+    submit = doc["paths"]["/v1/jobs"]["post"]
+    assert sorted(submit["responses"]) == ["200", "400", "404", "413", "415", "422"]
+    assert submit["responses"]["422"]["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/TerasliceError"}}
+    }
+    assert doc["components"]["schemas"]["TerasliceError"]["required"] == ["error", "message"]
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    assert submit["requestBody"]["content"]["application/json"]["schema"]["type"] == "object"
+    assert [(p["name"], p["required"]) for p in submit["parameters"]] == [("start", False), ("strict", False)]
+    assert list(doc["paths"]["/txt/jobs"]["get"]["responses"]["200"]["content"]) == ["text/html"]
+    assert list(doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+    settings = doc["paths"]["/v1/jobs/{job_id}/_settings"]["post"]["parameters"]
+    assert [(p["name"], p["required"]) for p in settings if p["in"] == "query"] == [("log_level", True)]
