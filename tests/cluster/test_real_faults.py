@@ -197,6 +197,12 @@ def test_a_master_killed_during_a_stop_finishes_the_cleanup_on_restart(s: Stack,
         master.terminate()
 
 
+# A TLS connection whose peer (the kube-apiserver) was SIGKILLed mid-request is sometimes only
+# collected later with a ResourceWarning (seen once in five runs; source not yet found: urllib3's
+# pool, or a request in flight while the master closed). Only that warning is let through here.
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <ssl.SSLSocket:pytest.PytestUnraisableExceptionWarning"
+)
 def test_the_master_rides_out_20s_without_the_api_server(s: Stack) -> None:
     apiserver = ApiServer(s.cluster)
     if not apiserver.available:
