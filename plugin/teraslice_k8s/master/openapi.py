@@ -168,16 +168,72 @@ for _prefix in ("/jobs/{item_id}", "/ex/{item_id}"):
 #: Successful statuses other than 200.
 SUCCESS: dict[tuple[str, str], tuple[int, ...]] = {("post", "/assets"): (200, 201)}
 
+_NULL = {"type": "null"}
+_INTEGER = {"type": "integer"}
+_BOOLEAN = {"type": "boolean"}
+#: The job fields' types as the validator checks them (``models/job.py``); ranges and the
+#: operations' own options are checked by the validator too (a 422 naming the field). Other
+#: keys are kept and returned as warnings (refused with ``strict``).
 _JOB_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "A Teraslice job: name, operations (a reader first, then processors), workers, ...",
     "properties": {
-        "name": {"type": "string"},
-        "operations": {"type": "array", "items": {"type": "object"}},
+        "name": {"type": "string", "minLength": 1},
+        "operations": {
+            "type": "array",
+            "minItems": 2,
+            "items": {"type": "object", "required": ["_op"], "properties": {"_op": {"type": "string"}}},
+        },
         "apis": {"type": "array", "items": {"type": "object"}},
-        "assets": {"type": "array", "items": {"type": "string"}},
-        "workers": {"type": "integer"},
+        "assets": {"oneOf": [{"type": "array", "items": {"type": "string"}}, _NULL]},
+        "workers": {"type": "integer", "minimum": 1},
         "lifecycle": {"type": "string", "enum": ["once", "persistent"]},
+        "slicers": _INTEGER,
+        "max_retries": _INTEGER,
+        "analytics": _BOOLEAN,
+        "autorecover": _BOOLEAN,
+        "stateful": _BOOLEAN,
+        "env_vars": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}},
+        "targets": {"type": "array", "items": {"type": "object"}},
+        "volumes": {"type": "array", "items": {"type": "object"}},
+        "labels": {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "propertyNames": {"minLength": 1},
+                    "additionalProperties": {"type": ["string", "number", "boolean"], "minLength": 1},
+                },
+                _NULL,
+            ]
+        },
+        "cpu": {"oneOf": [{"type": "number"}, _NULL]},
+        "memory": {"oneOf": [{"type": "number"}, _NULL]},
+        "kubernetes_image": {"oneOf": [{"type": "string"}, _NULL]},
+        "external_ports": {
+            "oneOf": [
+                {
+                    "type": "array",
+                    "items": {
+                        "oneOf": [
+                            {"type": "integer"},
+                            {
+                                "type": "object",
+                                "required": ["name", "port"],
+                                "properties": {"name": {"type": "string"}, "port": {"type": "integer"}},
+                            },
+                        ]
+                    },
+                },
+                _NULL,
+            ]
+        },
+        "pod_spec_override": {"type": "object"},
+    },
+    "example": {
+        "name": "example-job",
+        "lifecycle": "once",
+        "workers": 1,
+        "operations": [{"_op": "data_generator", "size": 100}, {"_op": "noop"}],
     },
 }
 

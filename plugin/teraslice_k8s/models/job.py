@@ -406,7 +406,9 @@ def _duplicate_problems(job: Mapping[str, Any]) -> list[Problem]:
     seen_ports: set[Any] = set()
     for index, entry in enumerate(ports if isinstance(ports, list) else []):
         port = entry.get("port") if isinstance(entry, Mapping) else entry
-        if type(port) is int and port != SLICER_PORT and port in seen_ports:
+        if type(port) is not int:  # the schema reports other types; a list is not even hashable
+            continue
+        if port != SLICER_PORT and port in seen_ports:
             problems.append(Problem(join_path("external_ports", index), f"duplicate port {port}"))
         seen_ports.add(port)
     return problems

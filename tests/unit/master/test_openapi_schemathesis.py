@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from .fakes import ApiClient
+from .fakes import ApiClient, FakeControllers
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 #: Examples per operation and phase: about a minute on 2 cores for every operation.
@@ -59,7 +62,26 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "404", "406",
 """
 
 
-def run_schemathesis(master_url: str, report_dir: Path) -> tuple[int, str, dict[str, object]]:
+class _EveryHost(dict[str, dict[str, Any]]):
+    """Analytics for any controller host: every execution's controller answers."""
+
+    def __contains__(self, host: object) -> bool:
+        return True
+
+    def __missing__(self, host: str) -> dict[str, Any]:
+        return {"processed": 0, "failed": 0, "queued": 0, "workers_available": 0, "workers_active": 0}
+
+
+@pytest.fixture
+def controllers() -> FakeControllers:
+    """Every started execution has a controller that answers (so the stateful phase's links from
+    ``POST /jobs`` reach its controller, pause, resume and log-level routes)."""
+    fake = FakeControllers()
+    fake.analytics = _EveryHost()
+    return fake
+
+
+def run_schemathesis(master_url: str, report_dir: Path) -> tuple[int, str, list[Any]]:
     config = report_dir / "schemathesis.toml"
     config.write_text(CONFIG)
     cmd = [
@@ -86,14 +108,37 @@ def run_schemathesis(master_url: str, report_dir: Path) -> tuple[int, str, dict[
         str(report_dir),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    return proc.returncode, proc.stdout + proc.stderr, {}
+    (report,) = report_dir.glob("*.ndjson")
+    events = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
+    return proc.returncode, proc.stdout + proc.stderr, events
+
+
+def scenarios(events: list[Any]) -> Iterator[dict[str, Any]]:
+    """The recorder of every finished scenario: label, cases, checks, interactions."""
+    for event in events:
+        if "ScenarioFinished" in event:
+            yield event["ScenarioFinished"]["recorder"]
 
 
 @pytest.mark.slow
 def test_openapi_document_passes_every_check(master_url: str, tmp_path: Path) -> None:
     assert SCHEMATHESIS.exists(), "schemathesis is a test dependency (pyproject [test])"
-    code, output, _ = run_schemathesis(master_url, tmp_path)
-    assert code == 0, output
+    document = httpx.get(f"{master_url}/openapi.json").json()
+    operations = {f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item}
+    code, output, events = run_schemathesis(master_url, tmp_path)
+    recorders = list(scenarios(events))
+    statuses = [
+        i["response"]["status_code"]
+        for r in recorders
+        for i in r.get("interactions", {}).values()
+        if i.get("response")
+    ]
+    outcomes = {c["status"] for r in recorders for checks in r.get("checks", {}).values() for c in checks}
+    tested = {r["label"] for r in recorders} & operations
+    assert (code, outcomes) == (0, {"success"}), output
+    assert [s for s in statuses if s >= 500] == []
+    assert len(statuses) > 20 * len(operations)  # the run really sent requests
+    assert tested == operations  # every operation of the document was exercised
 
 
 def test_undeclared_method_is_405_with_allow(client: ApiClient) -> None:
@@ -123,3 +168,23 @@ def test_document_describes_statuses_bodies_and_content_types(client: ApiClient)
     assert list(doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
     settings = doc["paths"]["/v1/jobs/{job_id}/_settings"]["post"]["parameters"]
     assert [(p["name"], p["required"]) for p in settings if p["in"] == "query"] == [("log_level", True)]
+
+
+def test_unhashable_external_ports_are_a_422_not_a_500(client: ApiClient) -> None:
+    """Found by schemathesis: a list inside ``external_ports`` crashed the duplicate-port check."""
+    job = {
+        "name": "ports",
+        "operations": [{"_op": "data_generator"}, {"_op": "noop"}],
+        "external_ports": [[1], [1], {"port": [2]}],
+    }
+    response = client.post("/v1/jobs?start=false", json=job)
+    assert (response.status_code, response.json()["problems"]) == (
+        422,
+        [
+            "external_ports[0]: must be a port number or an object {name, port}",
+            "external_ports[1]: must be a port number or an object {name, port}",
+            "external_ports[2].name: is required",
+            "external_ports[2].port: must be an integer",
+        ],
+    )
+    assert client.get("/v1/jobs").json() == []  # nothing stored
