@@ -118,7 +118,7 @@ def create_app(service: MasterService) -> FastAPI:
         """A listing's body: shared while the store's records are unchanged (ListingCache)."""
         key, body = listing_cache.cached(what)  # on the event loop: no thread-pool hop
         if body is None:
-            body = await _call(listing_cache.render, key, render)
+            body = await _call(listing_cache.render, what, key, render)
         return body
 
     async def state_body(what: Hashable, render: Callable[[], bytes]) -> bytes:

@@ -10,11 +10,13 @@ store held while that version was current, and the next request after any write 
 version and renders again. Concurrent requests for one missing body share one render
 (:class:`~teraslice_k8s.master.responses.RenderedCache`).
 
-A store without ``records_version`` (Elasticsearch) gets every listing rendered per request.
+A store without ``records_version`` gets every listing rendered per request.
 
 Reading the version on the event loop (no thread-pool hop) is what makes a cached answer cheap:
-for SQLite it is one single-row read on the event loop's own connection, which in WAL mode never
-waits for a writer.
+for SQLite (``records_version_is_local``) it is one single-row read on the event loop's own
+connection, which in WAL mode never waits for a writer. Elasticsearch's version is a ``_stats``
+request, so it is read in the thread pool, where a cached body still saves the searches and the
+render.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class ListingCache:
 
     def __init__(self, store: object, max_entries: int = 256) -> None:
         self._version: Callable[[], Hashable] | None = getattr(store, "records_version", None)
+        self._local = bool(getattr(store, "records_version_is_local", False))
         self._cache = RenderedCache(ttl=VERSIONED_TTL, max_entries=max_entries)
 
     @property
@@ -45,10 +48,10 @@ class ListingCache:
         return self._version is not None
 
     def cached(self, what: Hashable) -> tuple[Hashable | None, bytes | None]:
-        """(key, body): the body for ``what`` if one is stored for the current version. Cheap
-        enough for the event loop. ``key`` is None when there is no version to key by (no
-        versioned store, or reading it failed: the render then reports the store's error)."""
-        if self._version is None:
+        """(key, body): the body for ``what`` if one is stored for the current version, when the
+        store's version is a local read (cheap enough for the event loop); else (None, None) and
+        :meth:`render` reads the version in its thread."""
+        if self._version is None or not self._local:
             return None, None
         try:
             key = (what, self._version())
@@ -57,12 +60,19 @@ class ListingCache:
             return None, None
         return key, self._cache.get(key)
 
-    def render(self, key: Hashable | None, render: Callable[[], bytes]) -> bytes:
-        """The body for ``key`` (from :meth:`cached`), rendered (once for concurrent callers) and
-        stored if the version did not change meanwhile. Blocking: call it in a worker thread."""
+    def render(self, what: Hashable, key: Hashable | None, render: Callable[[], bytes]) -> bytes:
+        """The body for ``what`` at ``key`` (from :meth:`cached`; None: read the version here),
+        stored or rendered (once for concurrent callers) and stored if the version did not
+        change meanwhile. Blocking: call it in a worker thread."""
         version = self._version
-        if key is None or version is None:
+        if version is None:
             return render()
+        if key is None:
+            try:
+                key = (what, version())
+            except Exception as error:  # the render meets the store's error again: a 500
+                log.debug("records version unreadable: %s", error)
+                return render()
         expected = key[1] if isinstance(key, tuple) else None
         return self._cache.get_or_render(key, render, lambda: version() == expected)
 

@@ -289,6 +289,25 @@ class ElasticsearchStore:
                 f"{index.kind} records were not written; first: {first.get('_id')}: {first['error']}"
             )
 
+    # -- change detection (cached listings) --
+
+    #: ``records_version`` is a request to Elasticsearch: callers read it off the event loop.
+    records_version_is_local = False
+
+    def records_version(self) -> tuple[int, int]:
+        """:class:`~teraslice_k8s.store.base.RecordsVersioned`: (index and delete operations,
+        refreshes) of the jobs and executions indices, summed over every shard copy, from one
+        ``_stats`` request. Every write counts as an operation when it returns; it becomes
+        visible to searches at a refresh, which counts too, so a listing read between two
+        equal versions is what searches showed all along, whichever process wrote."""
+        names = f"{self.jobs.name},{self.executions.name}"
+        with self._errors("read index statistics"):
+            stats = self._client.indices.stats(index=names, metric="indexing,refresh")
+        total = stats["_all"]["total"]
+        indexing, refresh = total.get("indexing", {}), total.get("refresh", {})
+        operations = int(indexing.get("index_total", 0)) + int(indexing.get("delete_total", 0))
+        return operations, int(refresh.get("total", 0)) + int(refresh.get("external_total", 0))
+
     # -- jobs --
 
     def create_job(self, record: Record) -> Record:

@@ -172,6 +172,9 @@ class SqliteStore:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    #: ``records_version`` reads this file only (the API calls it on its event loop).
+    records_version_is_local = True
+
     def records_version(self) -> int:
         """:class:`~teraslice_k8s.store.base.RecordsVersioned`: a counter that triggers bump in
         the transaction of every job and execution write, whatever process or connection makes

@@ -15,6 +15,9 @@ import pytest
 from teraslice_k8s.master import app as app_module
 from teraslice_k8s.master.listing_cache import FreshShared, ListingCache
 from teraslice_k8s.master.service import MasterService
+from teraslice_k8s.master.settings import MasterSettings
+from teraslice_k8s.master.validation import job_validator
+from teraslice_k8s.models.config import SysConfig
 from teraslice_k8s.store.sqlite import SqliteStore
 
 from .fakes import ApiClient, FakeControllers, RecordingBackend, analytics_for, job_spec
@@ -215,6 +218,36 @@ class Unversioned:
     """A store that cannot say when its records change (as the Elasticsearch store)."""
 
 
+class RemoteVersion:
+    """A store whose version is a request (as Elasticsearch's ``_stats``): read off the loop."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.reads = 0
+
+    def records_version(self) -> int:
+        self.reads += 1
+        return self.version
+
+
+def test_a_remote_version_is_read_in_the_render_call_and_keys_the_body() -> None:
+    store = RemoteVersion()
+    cache = ListingCache(store)
+    assert cache.versioned
+    assert cache.cached("jobs") == (None, None)  # nothing read on the event loop
+    assert store.reads == 0
+    renders = iter([b"v0", b"v1", b"never"])
+
+    def render() -> bytes:
+        return next(renders)
+
+    assert cache.render("jobs", None, render) == b"v0"
+    assert cache.render("jobs", None, render) == b"v0"  # same version: stored body
+    store.version = 1
+    assert cache.render("jobs", None, render) == b"v1"
+    assert cache.render("jobs", None, render) == b"v1"
+
+
 def test_a_store_without_a_version_gets_every_listing_rendered() -> None:
     cache = ListingCache(Unversioned())
     assert not cache.versioned
@@ -225,11 +258,13 @@ def test_a_store_without_a_version_gets_every_listing_rendered() -> None:
     def render() -> bytes:
         return next(renders)
 
-    assert cache.render(key, render) == b"body-1"
-    assert cache.render(key, render) == b"body-2"
+    assert cache.render(("ex", 1), key, render) == b"body-1"
+    assert cache.render(("ex", 1), key, render) == b"body-2"
 
 
 class Failing:
+    records_version_is_local = True
+
     def records_version(self) -> int:
         raise RuntimeError("store is down")
 
@@ -237,7 +272,7 @@ class Failing:
 def test_an_unreadable_version_renders_instead_of_serving() -> None:
     cache = ListingCache(Failing())
     assert cache.cached("jobs") == (None, None)
-    assert cache.render(None, lambda: b"rendered") == b"rendered"
+    assert cache.render("jobs", None, lambda: b"rendered") == b"rendered"
 
 
 # -- /cluster/controllers: concurrent requests share a fan-out that began after they arrived --
@@ -307,3 +342,47 @@ def test_cluster_controllers_is_live_on_every_request(
     assert [c["ex_id"] for c in first] == ["ex-a1"]
     store.set_status("ex-a1", "completed")
     assert cached_client.get("/v1/cluster/controllers").json() == []
+
+
+def test_elasticsearch_listings_show_another_writer_on_the_next_request(
+    settings: MasterSettings, config: SysConfig
+) -> None:
+    # The emulator counts operations and refreshes like Elasticsearch's _stats; a controller
+    # writing through its own client changes them, so the next listing renders again.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
+    from es_emulator import running_emulator
+
+    from teraslice_k8s.store.elasticsearch import ElasticsearchStore
+
+    with running_emulator() as (url, emulator):
+        store = ElasticsearchStore(url, "lc")
+        controller = ElasticsearchStore(url, "lc")
+        service = MasterService(store, RecordingBackend(), settings, job_validator(config))
+        api = ApiClient(app_module.create_app(service))
+        try:
+            store.create_job({**job_spec(name="alpha"), "job_id": "job-a"})
+            store.create_execution(
+                {**job_spec(name="alpha"), "ex_id": "ex-a", "job_id": "job-a", "_status": "running"}
+            )
+            first = api.get("/v1/jobs?ex=_status").json()
+            searches = sum(1 for _method, path in emulator.requests if path.endswith("/_search"))
+            assert api.get("/v1/jobs?ex=_status").json() == first  # served from the cache
+            assert sum(1 for _m, path in emulator.requests if path.endswith("/_search")) == searches
+            controller.set_status("ex-a", "completed")
+            assert api.get("/v1/jobs?ex=_status").json()[0]["ex"] == {"_status": "completed"}
+            assert api.get("/txt/ex").text == fresh_text(service, "/txt/ex")
+        finally:
+            api.close()
+            controller.close()
+            store.close()
+
+
+def fresh_text(service: MasterService, route: str) -> str:
+    api = ApiClient(app_module.create_app(service))
+    try:
+        return api.get(route).text
+    finally:
+        api.close()

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 @dataclass
@@ -35,9 +35,19 @@ class _Index:
     visible: dict[str, dict[str, Any]] = field(default_factory=dict)
     seq_no: int = -1
     auto_id: int = 0
+    deletes: int = 0  # index_total is seq_no + 1 (every write takes one)
+    refreshes: int = 0
 
     def refresh(self) -> None:
         self.visible = {doc_id: source for doc_id, (source, _seq) in self.docs.items()}
+        self.refreshes += 1
+
+    def stats(self) -> dict[str, Any]:
+        """``_stats`` of one shard copy: the counters the store's records_version reads."""
+        return {
+            "indexing": {"index_total": self.seq_no + 1, "delete_total": self.deletes},
+            "refresh": {"total": self.refreshes, "external_total": self.refreshes},
+        }
 
 
 class _Error(Exception):
@@ -226,6 +236,13 @@ class Emulator:
                 self._index(name)
                 del self.indices[name]
                 return 200, {"acknowledged": True}
+        if parts[1] == "_stats":  # GET /<index>[,<index>...]/_stats[/<metrics>]
+            shards = [self._index(n).stats() for n in unquote(name).split(",")]
+            total = {
+                group: {key: sum(s[group][key] for s in shards) for key in shards[0][group]}
+                for group in shards[0]
+            }
+            return 200, {"_all": {"primaries": total, "total": total}, "indices": {}}
         index = self._index(name)
         action = parts[1]
         if action == "_refresh":
@@ -240,6 +257,7 @@ class Emulator:
             if doc_id not in index.docs:
                 return 404, {"_index": name, "_id": doc_id, "result": "not_found"}
             del index.docs[doc_id]
+            index.deletes += 1
             if refresh:
                 index.refresh()
             return 200, {"_index": name, "_id": doc_id, "result": "deleted"}

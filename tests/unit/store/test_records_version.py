@@ -11,15 +11,21 @@ latest-execution-per-job query (what ``GET /v1/jobs?ex=`` reads), issue 13.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from es_emulator import running_emulator
 
 from teraslice_k8s.store import sqlite_schema
 from teraslice_k8s.store.base import ExFilter, Page
+from teraslice_k8s.store.elasticsearch import ElasticsearchStore
+from teraslice_k8s.store.es_client import make_client
 from teraslice_k8s.store.sqlite import SqliteStore
 
 
@@ -208,3 +214,47 @@ def test_latest_executions_is_one_indexed_query(store: SqliteStore) -> None:
     conn.close()
     assert any("COVERING INDEX executions_by_job" in step for step in plan), plan
     assert not any("TEMP B-TREE" in step or step.startswith("SCAN e") for step in plan), plan
+
+
+# -- Elasticsearch: the version is the jobs and executions indices' operation and refresh counts --
+
+ES_URL = os.environ.get("TEST_ELASTICSEARCH_URL", "")
+
+
+@pytest.fixture(params=["emulator", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
+def es_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.param == "emulator":
+        with running_emulator() as (url, _emulator):
+            yield url
+    elif not ES_URL:
+        pytest.skip("TEST_ELASTICSEARCH_URL is not set: no Elasticsearch to test against")
+    else:
+        yield ES_URL
+
+
+def test_elasticsearch_writes_by_another_store_object_change_the_version(es_url: str) -> None:
+    cluster = f"ts-rv-{uuid.uuid4().hex[:12]}"
+    small = {n: {"number_of_shards": 1, "number_of_replicas": 0} for n in ("jobs", "execution")}
+    mine = ElasticsearchStore(es_url, cluster, index_settings=small)
+    other = ElasticsearchStore(es_url, cluster, index_settings=small)  # a controller's own client
+    try:
+        seen = [mine.records_version()]
+        for write in (
+            lambda: other.create_job(job("j1")),
+            lambda: other.create_execution(execution("e1", "j1")),
+            lambda: other.set_status("e1", "scheduling"),
+            lambda: other.update_execution("e1", {"workers": 3}),
+            lambda: other.replace_job("j1", {**job("j1"), "active": False}),
+        ):
+            write()
+            version = mine.records_version()
+            assert version not in seen
+            seen.append(version)
+        assert mine.get_execution("e1")["workers"] == 3
+    finally:
+        mine.close()
+        other.close()
+        client = make_client(es_url)
+        for suffix in ("jobs", "ex", "state", "analytics"):
+            client.indices.delete(index=f"{cluster}__{suffix}", ignore_unavailable=True)
+        client.close()
