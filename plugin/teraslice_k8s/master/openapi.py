@@ -280,6 +280,35 @@ def _describe(operation: dict[str, Any], method: str, path: str) -> None:
         operation["requestBody"] = _BODIES[key]
 
 
+#: (method, path) whose answer names a resource -> (path prefix of the routes it feeds, field).
+_LINK_SOURCES = {
+    ("post", "/v1/jobs"): ("/v1/jobs/{", "job_id"),
+    ("get", "/v1/jobs/{job_id}/ex"): ("/v1/ex/{", "ex_id"),
+}
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    """OpenAPI links: the ``job_id`` a submit answers feeds every ``/jobs/{id}`` route, the
+    ``ex_id`` of a job's latest execution every ``/ex/{id}`` route (clients and schemathesis'
+    stateful phase follow them)."""
+    for (method, source), (prefix, field) in _LINK_SOURCES.items():
+        ok = paths.get(source, {}).get(method, {}).get("responses", {}).get("200")
+        if ok is None:
+            continue
+        links: dict[str, Any] = {}
+        for path, item in paths.items():
+            if not path.startswith(prefix):
+                continue
+            for operation in item.values():
+                names = [p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"]
+                if len(names) == 1 and "operationId" in operation:
+                    links[operation["operationId"]] = {
+                        "operationId": operation["operationId"],
+                        "parameters": {names[0]: f"$response.body#/{field}"},
+                    }
+        ok["links"] = links
+
+
 def document(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document of ``app`` with every operation described as the master answers."""
     schema = get_openapi(
@@ -293,6 +322,7 @@ def document(app: FastAPI) -> dict[str, Any]:
         for method, operation in item.items():
             if isinstance(operation, dict) and "responses" in operation:
                 _describe(operation, method, short)
+    _add_links(schema.get("paths", {}))
     components: dict[str, Any] = schema.setdefault("components", {})
     schemas: dict[str, Any] = components.setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
