@@ -103,8 +103,12 @@ class Master:
             NAMESPACE,
             self.path,
             RuntimeSettings(hostname="127.0.0.1", shutdown_timeout=10),
-            on_step=self.step_hook,
+            on_step=self._hook,
         )
+
+    def _hook(self, ex_id: str) -> StepHook | None:
+        """The current ``step_hook``, looked up at each controller start (tests set it later)."""
+        return self.step_hook(ex_id)
 
     def status(self, ex_id: str) -> str:
         return str(self.store.get_execution(ex_id)["_status"])
