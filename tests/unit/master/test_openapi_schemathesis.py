@@ -107,7 +107,9 @@ def run_schemathesis(master_url: str, report_dir: Path) -> tuple[int, str, list[
         "--report-dir",
         str(report_dir),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    # In the report directory: schemathesis' crash cache and hypothesis' example database stay out
+    # of the working tree, and every run starts from the seed alone.
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False, cwd=report_dir)
     (report,) = report_dir.glob("*.ndjson")
     events = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
     return proc.returncode, proc.stdout + proc.stderr, events
