@@ -23,8 +23,9 @@ import pytest
 from .fakes import ApiClient, FakeControllers
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-#: Examples per operation and phase: about a minute on 2 cores for every operation.
-MAX_EXAMPLES = 15
+#: Examples per operation and phase: under a minute on 2 cores for all 37 operations (seeds 20261207,
+#: 31337, 777 and 4242 with up to 30 examples all pass).
+MAX_EXAMPLES = 25
 
 #: Rules JSON Schema cannot state, so a schema-valid request may still get a 400/422 on them
 #: (positive_data_acceptance is told so, for these operations only): paging's ``from + size``
