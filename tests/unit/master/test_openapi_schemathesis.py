@@ -5,7 +5,9 @@ SQLite store, the recording backend and fake controllers, see ``conftest.py``) b
 uvicorn server; the schemathesis CLI reads ``/openapi.json`` from it and runs every phase
 (examples, coverage, fuzzing, stateful) with ``--checks all``. The test asserts the run's
 exact outcome: no response >= 500 and no failure of any check, so the document describes
-every status, error body and content type the master answers with.
+every status, error body and content type the master answers with. One allowance, stated in
+``CONFIG``: where a rule spans parameters or needs the job validator (``from + size``, exactly one
+of add/remove/total, a job's operations), a schema-valid request may get a 400/422.
 """
 
 from __future__ import annotations
