@@ -449,14 +449,23 @@ def _load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads), from /proc (0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def _master(kind: str, where: str, workers: int) -> Iterator[int]:
+def _master(kind: str, where: str, workers: int) -> Iterator[tuple[int, int]]:
     ctx = multiprocessing.get_context("spawn")
     ports = ctx.Queue()
     process = ctx.Process(target=_serve, args=(kind, where, workers, ports), daemon=True)
     process.start()
     try:
-        yield ports.get(timeout=120)
+        yield ports.get(timeout=120), process.pid or 0
     finally:
         process.terminate()
         process.join(10)
@@ -493,12 +502,13 @@ def bench_listings(
     """p50/p99 of every route at each client count; ``samples`` requests per route and level."""
     print(f"   load average before: {_load_average()}")
     header = "".join(f"  {c:>3} clients p50/p99 ms" for c in levels)
-    print(f"   {'route':<28}{header}")
+    print(f"   {'route':<28}{header}   master CPU ms/request")
     misses: list[str] = []
-    with _master(kind, where, workers) as port:
+    with _master(kind, where, workers) as (port, pid):
         for path in ROUTES:
             cells = []
             p99 = 0.0
+            cpu, requests = _cpu_seconds(pid), 0
             for clients in levels:
                 per_client = max(2, samples // clients)
                 try:
@@ -508,7 +518,9 @@ def bench_listings(
                     p99 = float("inf")
                     continue
                 p50, p99 = percentiles(figures)
+                requests += len(figures) + clients  # with the warm-up requests
                 cells.append(f"  {p50:9.2f} / {p99:9.2f}  ")
+            cells.append(f"  {(_cpu_seconds(pid) - cpu) * 1000 / max(requests, 1):8.2f}")
             if target is not None and path != "/v1/" and p99 >= target:
                 misses.append(path)
             print(f"   {path:<28}{''.join(cells)}", flush=True)
