@@ -255,6 +255,8 @@ class VersionedRenderingBackend(RenderingBackend):
         super().__init__(cfg, workers)
         self.running = running
 
+    state_version_is_local = True  # as the Kubernetes backend's
+
     def execution_ids(self) -> set[str]:
         return set(self.running)
 

@@ -292,6 +292,10 @@ class KubernetesBackend:
         :meth:`start`); a controller's or worker's ``assets`` are its execution's asset ids."""
         return self._pod_assets.cluster_state(self._items(self._caches[Kind.POD]))
 
+    #: ``state_version`` is an attribute read (no lock, no I/O): the API may call it on its
+    #: event loop and answer a cached ``/cluster/state`` without a thread-pool hop.
+    state_version_is_local = True
+
     def state_version(self) -> Hashable:
         """Changes whenever :meth:`cluster_state` may (the pod cache's change count); before
         :meth:`start` a fresh object, so a listing is never reused."""

@@ -386,3 +386,44 @@ def fresh_text(service: MasterService, route: str) -> str:
         return api.get(route).text
     finally:
         api.close()
+
+
+class LocalVersionBackend(RecordingBackend):
+    """A backend whose state version is an attribute read, as the Kubernetes backend's."""
+
+    state_version_is_local = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.version = 0
+        self.reads = 0
+
+    def state_version(self) -> int:
+        return self.version
+
+    def cluster_state(self) -> dict[str, Any]:
+        self.reads += 1
+        return self.state
+
+
+def test_a_cheap_state_version_serves_cached_state_and_shows_changes_at_once(
+    settings: MasterSettings, config: SysConfig, store: SqliteStore
+) -> None:
+    backend = LocalVersionBackend()
+    service = MasterService(store, backend, settings, job_validator(config))
+    api = ApiClient(app_module.create_app(service))
+    worker = {"assignment": "worker", "ex_id": "e1", "job_id": "j1", "worker_id": "w1", "pod_name": "p1"}
+    try:
+        backend.state = {"n1": {"node_id": "n1", "state": "connected", "active": []}}
+        first = api.get("/v1/cluster/state").content
+        table = api.get("/txt/workers").text
+        reads = backend.reads
+        assert api.get("/v1/cluster/state").content == first
+        assert api.get("/txt/workers").text == table
+        assert backend.reads == reads  # both answered from the cache
+        backend.state = {"n1": {"node_id": "n1", "state": "connected", "active": [worker]}}
+        backend.version = 1
+        assert api.get("/v1/cluster/state").json() == backend.state
+        assert "p1" in api.get("/txt/workers").text
+    finally:
+        api.close()
