@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import platform
 import threading
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -33,9 +32,9 @@ from teraslice_k8s.master.controllers import ControllerStats
 from teraslice_k8s.master.errors import ApiError
 from teraslice_k8s.master.lifecycle import Lifecycle
 from teraslice_k8s.master.settings import MasterSettings
+from teraslice_k8s.master.start_gate import StartGate
 from teraslice_k8s.master.validation import JobValidator, SpecPreparer, ValidatedJob, job_spec
 from teraslice_k8s.models.execution import (
-    LIVING_STATUSES,
     TERMINAL_STATUSES,
     ExStatus,
     InvalidTransition,
@@ -94,6 +93,7 @@ class MasterService:
         # the cluster) is reached through the backend (Kubernetes: the API server's proxy).
         self.controllers = controllers or ControllerClient(backend=backend)
         self.stats = ControllerStats(store, self.controllers, settings)
+        self.start_gate = StartGate(store, backend, self.lifecycle, lambda: self.settings)
         self._generation_lock = threading.Lock()
         self._jobs_generation = 0
 
@@ -261,12 +261,6 @@ class MasterService:
         current = self.store.get_job(job_id)
         return self.update_job(job_id, {**job_spec(current), "active": active})
 
-    def _living_executions(self, job_id: str) -> list[Record]:
-        return self.store.list_executions(
-            ExFilter(job_id=job_id, statuses=tuple(sorted(LIVING_STATUSES)), deleted=None),
-            Page(size=100, sort="_created:desc"),
-        )
-
     def delete_job(self, job_id: str) -> Record:
         """``DELETE /jobs/:id``: soft delete the job and its executions."""
         job = self.store.get_job(job_id)
@@ -289,86 +283,14 @@ class MasterService:
         self._job_written()
         return deleted
 
-    def _check_startable(self, job_id: str, action: str) -> Record:
-        job = self.store.get_job(job_id)
-        if job.get("_deleted"):
-            raise ApiError(410, f"Job {job_id} has been deleted and cannot be {action}.")
-        waited = self._await_clean_up(job_id, action)
-        if self._living_executions(job_id):
-            raise ApiError(
-                409,
-                f"Job {job_id} is currently running, cannot have the same job concurrently running" + waited,
-            )
-        orphaned = self._orphans(job_id)
-        if orphaned:
-            raise ApiError(
-                409,
-                f"There are orphaned resources for job: {job_id}, exId: {', '.join(orphaned)}. "
-                "Please wait for Kubernetes to clean up orphaned resources." + waited,
-            )
-        return job
-
-    def _orphans(self, job_id: str) -> list[str]:
-        """Ex ids of ``job_id`` that still have processes/objects in the backend."""
-        return sorted(ex_id for ex_id in self.backend.execution_ids() if self._job_of(ex_id) == job_id)
-
-    def _await_clean_up(self, job_id: str, action: str) -> str:
-        """Wait while the job's only obstacles to a new execution are a stop in progress
-        (executions ``stopping``) or processes/objects the master is removing, bounded by
-        ``shutdown_timeout`` (the stop's grace period). Returns ``""`` when nothing had to be
-        waited for or the clean-up finished, else the text the refusal appends (Teraslice
-        answers 409 at once). Leftovers nobody is removing are refused at once."""
-        started = time.monotonic()
-        deadline = started + self.settings.shutdown_timeout_ms / 1000
-        poll = min(self.settings.stop_poll_ms / 1000, 0.1)
-        waited = False
-        while True:
-            living = self._living_executions(job_id)
-            if any(ex["_status"] != ExStatus.STOPPING for ex in living):
-                return ""  # really running: refused at once
-            living_ids = {ex["ex_id"] for ex in living}
-            orphans = self._orphans(job_id)
-            if any(not self.lifecycle.cleaning_up(ex_id) for ex_id in orphans if ex_id not in living_ids):
-                return ""  # leftovers nobody removes: refused at once
-            cleaning = sorted(living_ids | set(orphans))
-            if not cleaning:
-                if waited:
-                    log.info(
-                        "job %s: waited %.1f s for the clean-up of its stopped execution before it is %s",
-                        job_id,
-                        time.monotonic() - started,
-                        action,
-                    )
-                return ""
-            if time.monotonic() >= deadline:
-                log.warning(
-                    "job %s cannot be %s: execution(s) %s still being cleaned up after %.0f s",
-                    job_id,
-                    action,
-                    ", ".join(cleaning),
-                    self.settings.shutdown_timeout_ms / 1000,
-                )
-                return (
-                    f" (waited {self.settings.shutdown_timeout_ms / 1000:g} s for the clean-up of "
-                    f"execution {', '.join(cleaning)})"
-                )
-            if not waited:
-                log.info(
-                    "job %s: waiting up to %.0f s for the clean-up of execution(s) %s before it is %s",
-                    job_id,
-                    deadline - started,
-                    ", ".join(cleaning),
-                    action,
-                )
-                waited = True
-            self.lifecycle.wait_changed(min(poll, max(deadline - time.monotonic(), 0.0)))
+    def _living_executions(self, job_id: str) -> list[Record]:
+        return self.start_gate.living_executions(job_id)
 
     def _job_of(self, ex_id: str) -> str | None:
-        try:
-            job_id: str = self.store.get_execution(ex_id)["job_id"]
-        except RecordNotFound:
-            return None
-        return job_id
+        return self.start_gate.job_of(ex_id)
+
+    def _check_startable(self, job_id: str, action: str) -> Record:
+        return self.start_gate.check(job_id, action)
 
     def start_job(self, job_id: str) -> dict[str, Any]:
         """``POST /jobs/:id/_start``: a new execution of the stored job."""
