@@ -326,6 +326,12 @@ class ProcessCluster:
         entrypoint = self.home / "teraslice-k8s-image"
         entrypoint.write_text(_ENTRYPOINT.format(python=python))
         entrypoint.chmod(0o755)
+        # The emulator's path goes inside a wrapper, not on the command line: the process kubelet
+        # rewrites arguments that start with a mountPath of the container (the Elasticsearch pod
+        # mounts /tmp), which broke a checkout under /tmp (CI's clones may live there).
+        elasticsearch = self.home / "elasticsearch-image"
+        elasticsearch.write_text(f'#!/usr/bin/env bash\nexec "{python}" "{ES_EMULATOR}" "$@"\n')
+        elasticsearch.chmod(0o755)
         port = _free_port()
         # Distinct per session (ports are), so concurrent sessions never share pod IPs or hosts lines.
         self.node = f"process-node-{port}"
@@ -342,7 +348,7 @@ class ProcessCluster:
                 "--max-probe-period", "2",
                 "--shutdown-grace", "10",
                 "--command-map", f"{PRODUCT_IMAGE}={entrypoint}",
-                "--command-map", f"{ELASTICSEARCH_IMAGE}={python} {ES_EMULATOR}",
+                "--command-map", f"{ELASTICSEARCH_IMAGE}={elasticsearch}",
                 "--command-map", f"python={python}",
             ],
             stdout=self.kubelet_log,
