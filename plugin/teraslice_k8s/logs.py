@@ -233,6 +233,14 @@ def configure(
     for old in [h for h in root.handlers if isinstance(h, _Handler)]:
         root.removeHandler(old)
     root.addHandler(handler)
+    # uvicorn's own logging set-up (its default dictConfig, run by any uvicorn.Config without
+    # log_config=None earlier in this process) gives its loggers their own handlers and stops
+    # them propagating, so their lines would bypass (or double) ours.
+    for uvicorn_name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(uvicorn_name)
+        uvicorn_logger.handlers[:] = []
+        uvicorn_logger.propagate = True
+        uvicorn_logger.disabled = False
     package = logging.getLogger(_PACKAGE)
     # Before this module existed the package logger had its own handler and did not propagate.
     package.handlers[:] = [h for h in package.handlers if not isinstance(h, logging.StreamHandler)]

@@ -157,3 +157,18 @@ def test_format_precedence() -> None:
 def test_level_names() -> None:
     assert [logs.py_level(n) for n in logs.LEVEL_NAMES] == [5, 10, 20, 30, 40, 50]
     assert logs.py_level("warning") == logging.WARNING
+
+
+def test_access_log_goes_through_ours_after_uvicorn_configured_itself(stream: io.StringIO) -> None:
+    """uvicorn's default dictConfig (any earlier uvicorn.Config without log_config=None) gives its
+    loggers their own handlers and propagate=False; configure() takes them back."""
+    import logging.config
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    logging.config.dictConfig(LOGGING_CONFIG)
+    logs.configure("info", assignment="cluster_master", access_log=True, stream=stream)
+    emit("uvicorn.access", logging.INFO, '%s - "%s %s HTTP/%s" %d', "1.2.3.4", "GET", "/v1", "1.1", 200)
+    assert stream.getvalue() == (
+        '2025-01-02T03:04:05.678Z INFO cluster_master uvicorn.access: 1.2.3.4 - "GET /v1 HTTP/1.1" 200\n'
+    )
