@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from teraslice_k8s.errors import Problem, ValidationError
 from teraslice_k8s.models.config import SysConfig
@@ -19,24 +20,27 @@ from teraslice_k8s.store.base import Store
 from teraslice_k8s.store.sqlite import SqliteStore
 from teraslice_k8s.store.sqlite_assets import SqliteAssetIndex
 
+if TYPE_CHECKING:  # the client is imported lazily (slow import, see open_store)
+    from elasticsearch import Elasticsearch
+
 
 def _invalid(path: str, message: str) -> ValidationError:
     return ValidationError([Problem(path, message)], subject="config")
 
 
-def open_store(config: SysConfig) -> Store:
-    """The store ``config.teraslice.storage`` describes; a bad storage config raises
-    :class:`ValidationError` naming the key, an unreachable store :class:`StoreError`."""
-    storage = config.teraslice.storage
-    if storage.type in (None, "sqlite"):
-        path = Path(storage.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteStore(path)
-    # Imported here: the Elasticsearch client takes ~0.5 s to import, which every execution
-    # controller and worker would pay at start-up even with SQLite.
-    from teraslice_k8s.store.elasticsearch import ElasticsearchStore
+def _sqlite_path(config: SysConfig) -> Path:
+    """The state store's SQLite file (its folder created)."""
+    path = Path(config.teraslice.storage.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _state_client(config: SysConfig) -> Elasticsearch:
+    """A client for the state store's connector; :class:`ValidationError` naming the key when
+    the connector is missing or its settings are bad."""
     from teraslice_k8s.store.es_client import connector_client
 
+    storage = config.teraslice.storage
     connection = config.terafoundation.connection(storage.connection)
     if connection is None:
         raise _invalid(
@@ -46,7 +50,20 @@ def open_store(config: SysConfig) -> Store:
         )
     kind = config.terafoundation.connection_type(storage.connection)
     settings = connection.model_dump(exclude_none=True)  # typed fields and the extras
-    client = connector_client(f"terafoundation.connectors.{kind}.{storage.connection}", settings)
+    return connector_client(f"terafoundation.connectors.{kind}.{storage.connection}", settings)
+
+
+def open_store(config: SysConfig) -> Store:
+    """The store ``config.teraslice.storage`` describes; a bad storage config raises
+    :class:`ValidationError` naming the key, an unreachable store :class:`StoreError`."""
+    storage = config.teraslice.storage
+    if storage.type in (None, "sqlite"):
+        return SqliteStore(_sqlite_path(config))
+    # Imported here: the Elasticsearch client takes ~0.5 s to import, which every execution
+    # controller and worker would pay at start-up even with SQLite.
+    from teraslice_k8s.store.elasticsearch import ElasticsearchStore
+
+    client = _state_client(config)
     try:
         return ElasticsearchStore(
             client,
@@ -90,22 +107,10 @@ def open_asset_store(config: SysConfig) -> AssetStore:
 def _asset_index(config: SysConfig) -> AssetIndex:
     storage = config.teraslice.storage
     if storage.type in (None, "sqlite"):
-        path = Path(storage.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteAssetIndex(path)
+        return SqliteAssetIndex(_sqlite_path(config))
     from teraslice_k8s.store.es_assets import ElasticsearchAssetIndex
-    from teraslice_k8s.store.es_client import connector_client
 
-    connection = config.terafoundation.connection(storage.connection)
-    if connection is None:
-        raise _invalid(
-            "teraslice.storage.connection",
-            f'no "elasticsearch-next" or "elasticsearch" connector named "{storage.connection}" '
-            "in terafoundation.connectors",
-        )
-    kind = config.terafoundation.connection_type(storage.connection)
-    settings = connection.model_dump(exclude_none=True)
-    client = connector_client(f"terafoundation.connectors.{kind}.{storage.connection}", settings)
+    client = _state_client(config)
     try:
         return ElasticsearchAssetIndex(
             client, config.teraslice.name, index_settings=config.teraslice.index_settings, close_client=True
