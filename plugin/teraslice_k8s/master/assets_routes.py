@@ -25,20 +25,6 @@ TXT_COLUMNS = ("name", "version", "id", "_created", "description", "node_version
 _TRUE = ("true", "1", "yes", "y", "on")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"request entity too large (limit {limit} bytes)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"request entity too large (limit {limit} bytes)")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def asset_router(assets: AssetService, payload_limit: int) -> APIRouter:
     """The JSON asset routes (mounted at ``/`` and ``/v1``)."""
     api = APIRouter()
@@ -48,7 +34,7 @@ def asset_router(assets: AssetService, payload_limit: int) -> APIRouter:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media in params.JSON_MEDIA_TYPES:
             raise ApiError(400, "/asset endpoints do not accept json")
-        data = await read_body(request, payload_limit)
+        data = await params.read_body(request, payload_limit)
         created, asset_id = await run_in_threadpool(assets.upload, data)
         return PrettyJSONResponse(
             {"asset_id": asset_id, "_id": asset_id}, status_code=201 if created else 200
