@@ -15,9 +15,12 @@ local HTTP server a test registers for that Service (:meth:`EmulatorThread.proxy
 passing its status and body through as the API server does; an unregistered Service answers 404
 (no such Service) or 503 (it exists but has no endpoint), with the API server's messages.
 
+Garbage collection: a DELETE whose propagation is not ``Orphan`` removes every object with an owner
+reference to the deleted one, recursively and at once (no Terminating phase, unlike a real GC).
+
 Remaining gaps (tests must not rely on them): no controllers (nothing creates pods or updates
-status: inject them with :meth:`EmulatorThread.apply`), no garbage collection through owner
-references, no validation, simplified patch semantics, no watch bookmarks.
+status: inject them with :meth:`EmulatorThread.apply`), no validation, simplified patch semantics,
+no watch bookmarks.
 """
 
 from __future__ import annotations
@@ -220,6 +223,12 @@ def _resource_key(resource: Any) -> str:
     return f"{prefix}{resource.version}/{resource.plural}"
 
 
+def _propagation(request: rendering.Request) -> str:
+    """A DELETE's ``propagationPolicy`` (body or query; the API server's default otherwise)."""
+    body = request.data if isinstance(request.data, dict) else {}
+    return str(body.get("propagationPolicy") or request.params.get("propagationPolicy") or "Background")
+
+
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -326,10 +335,43 @@ class TsK8sEmulator(kmock.KubernetesEmulator):
                     request.data.setdefault("metadata", {})["resourceVersion"] = rv
                 elif isinstance(request.data, list):
                     request.data.append({"op": "add", "path": "/metadata/resourceVersion", "value": rv})
+        owner_uid = self._uid_of(request) if request.action == enums.action.DELETE else None
         try:
-            return await super()._handle(request)
+            response = await super()._handle(request)
         except kmock.KubernetesError as e:
             raise self._with_reason(e, request) from e
+        if owner_uid and _propagation(request) != "Orphan" and response.status < 300:
+            await self._collect_dependents(owner_uid)
+        return response
+
+    def _uid_of(self, request: rendering.Request) -> str | None:
+        """The uid of the object a request names, if it exists."""
+        key = (request.resource, request.namespace, request.name)
+        if key not in self._objects or self._objects[key].deleted:
+            return None
+        obj = self._objects[key]
+        return str((obj.raw.get("metadata") or {}).get("uid") or "") or None
+
+    async def _collect_dependents(self, owner_uid: str) -> None:
+        """The garbage collector: every object with an owner reference to ``owner_uid`` is
+        deleted (DELETED events), then its own dependents, as the real GC does for Background
+        and Foreground propagation (synchronously here: no Terminating phase)."""
+        pending = [owner_uid]
+        while pending:
+            uid = pending.pop()
+            async with self._lock:
+                dependents = [
+                    (res, ns, name, str(obj.raw["metadata"].get("uid") or ""))
+                    for (res, ns, name), obj in self._objects.items()
+                    if not obj.deleted
+                    and any(
+                        ref.get("uid") == uid
+                        for ref in (obj.raw.get("metadata") or {}).get("ownerReferences") or ()
+                    )
+                ]
+            for res, ns, name, dependent_uid in dependents:
+                if await self.remove_object(_resource_key(res), ns, name) and dependent_uid:
+                    pending.append(dependent_uid)
 
     @staticmethod
     def _with_reason(error: kmock.KubernetesError, request: rendering.Request) -> kmock.KubernetesError:

@@ -22,6 +22,7 @@ really processed. :func:`objects_left` lists what the API server still has of an
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -312,6 +313,10 @@ def _gone(pid: int) -> bool:
         return True
 
 
+#: Launches of the API server before its port counts as taken for good (see ApiServer.start).
+LAUNCH_ATTEMPTS = 5
+
+
 class ApiServer:
     """Stops and starts the kube-apiserver of a k8s-real control plane (only the API server:
     etcd, the controller-manager, the process kubelet and every pod keep running).
@@ -341,8 +346,35 @@ class ApiServer:
         wait_until(lambda: _gone(pid), 30, "the kube-apiserver to exit")
 
     def start(self) -> None:
+        """Relaunch the API server and wait for ``/readyz``. A launch whose port was taken
+        meanwhile is retried: while nothing listens, a client reconnecting to the port (the
+        controller-manager, the kubelet) can be given that very port as its own ephemeral
+        port (a TCP self-connect), and the new server then fails with "address already in use"
+        until that connection is gone."""
         assert self.argv, "stop() first"
         log = self.home / "logs" / "kube-apiserver.log"
+        for _attempt in range(LAUNCH_ATTEMPTS):
+            offset = log.stat().st_size if log.exists() else 0
+            pid = self._launch(log)
+            outcome = wait_until(
+                functools.partial(self._outcome, pid), 120, "the kube-apiserver /readyz", interval=0.5
+            )
+            if outcome == "ready":
+                return
+            with log.open("rb") as f:
+                f.seek(offset)
+                tail = f.read().decode(errors="replace")
+            if "address already in use" not in tail:
+                raise AssertionError(f"the kube-apiserver exited at start:\n{tail[-3000:]}")
+        raise AssertionError(f"the kube-apiserver's port stayed taken for {LAUNCH_ATTEMPTS} launches")
+
+    def _outcome(self, pid: int) -> str:
+        """ "ready", "exited", or "" while starting."""
+        if self.cluster.kubectl("get", "--raw", "/readyz", check=False).strip() == "ok":
+            return "ready"
+        return "exited" if _gone(pid) else ""
+
+    def _launch(self, log: Path) -> int:
         script = 'setsid "$@" >>"$LOG" 2>&1 </dev/null & echo $!'
         out = subprocess.run(
             ["bash", "-c", script, "launch", *self.argv],
@@ -352,9 +384,4 @@ class ApiServer:
             check=True,
         )
         self.pid_file.write_text(out.stdout.strip() + "\n")
-        wait_until(
-            lambda: self.cluster.kubectl("get", "--raw", "/readyz", check=False).strip() == "ok",
-            120,
-            "the kube-apiserver /readyz",
-            interval=0.5,
-        )
+        return int(out.stdout.strip())

@@ -180,8 +180,11 @@ class KubernetesBackend:
     def stop_execution(self, ex_id: str, *, force: bool = False) -> None:
         """Delete the execution's objects; already-gone objects are fine.
 
-        Normal: the controller Job (Background propagation), then the worker Deployment and the
-        Service explicitly. Force: worker pods, ReplicaSets, Deployments, controller pods,
+        Normal (Teraslice's): one delete, the controller Job with Background propagation; the
+        garbage collector removes its pod and, through their owner references, the Service and
+        the worker Deployment (-> ReplicaSet -> pods). Should the collector not do so within
+        ``shutdown_timeout``, the master's stop flow deletes what is left by force
+        (:meth:`~teraslice_k8s.master.lifecycle.Lifecycle.check_stops`). Force: worker pods, ReplicaSets, Deployments, controller pods,
         Services, Jobs, each with a 1 s grace period (Teraslice's order). Every listed object is
         attempted even if one deletion fails; the first failure is raised at the end.
         """
@@ -196,7 +199,7 @@ class KubernetesBackend:
             ]
             grace: int | None = 1
         else:
-            steps = [(Kind.JOB, CONTROLLER), (Kind.DEPLOYMENT, WORKER), (Kind.SERVICE, CONTROLLER)]
+            steps = [(Kind.JOB, CONTROLLER)]
             grace = None
         with self._lock:
             self._deleting.add(ex_id)
