@@ -68,6 +68,8 @@ CHART = REPO / "charts" / "teraslice"
 #: The chart's image repository (values.yaml ``image.repository``) and Elasticsearch image.
 PRODUCT_IMAGE = "teraslice-k8s"
 ELASTICSEARCH_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch"
+#: The node label values-examples/production.yaml selects nodes by (its ``node-pool``).
+NODE_POOL_LABEL = "node-pool=teraslice-controllers"
 #: Bounds (seconds) for conditions that must come; never sleeps as synchronisation.
 NODE_READY_TIMEOUT = 60.0
 NAMESPACE_DELETE_TIMEOUT = 180.0
@@ -350,6 +352,9 @@ class ProcessCluster:
                 "--command-map", f"{PRODUCT_IMAGE}={entrypoint}",
                 "--command-map", f"{ELASTICSEARCH_IMAGE}={elasticsearch}",
                 "--command-map", f"python={python}",
+                # The node pool values-examples/production.yaml puts the master and the
+                # execution controllers on (the kubelet's scheduling reads only these labels).
+                "--node-label", NODE_POOL_LABEL,
             ],
             stdout=self.kubelet_log,
             stderr=subprocess.STDOUT,

@@ -107,7 +107,7 @@ def objects_left(api: KubeApi, ex_id: str) -> list[str]:
     ]
 
 
-def _es_manifests() -> list[dict[str, Any]]:
+def es_manifests() -> list[dict[str, Any]]:
     labels = {"app.kubernetes.io/name": "ts-test-elasticsearch"}
     env = {  # what the chart sets for its single-node Elasticsearch (ignored by the emulator)
         "discovery.type": "single-node",
@@ -154,7 +154,7 @@ def _es_manifests() -> list[dict[str, Any]]:
     return [pod, service]
 
 
-def _pod_ready(cluster: Cluster, namespace: str, pod: str) -> bool:
+def pod_ready(cluster: Cluster, namespace: str, pod: str) -> bool:
     out = cluster.kubectl(
         "-n", namespace, "get", "pod", pod, "-o",
         'jsonpath={.status.conditions[?(@.type=="Ready")].status}', check=False,
@@ -168,10 +168,10 @@ def stack(cluster: Cluster, namespace: str, name: str = "ts-real", **teraslice: 
 
     ``teraslice`` settings go into every master's and pod's ``teraslice:`` section.
     """
-    for manifest in _es_manifests():
+    for manifest in es_manifests():
         cluster.kubectl("-n", namespace, "create", "-f", "-", stdin=json.dumps(manifest))
     wait_until(
-        lambda: _pod_ready(cluster, namespace, "elasticsearch-0"),
+        lambda: pod_ready(cluster, namespace, "elasticsearch-0"),
         READY_TIMEOUT,
         "the Elasticsearch pod Ready",
     )
