@@ -7,7 +7,13 @@ master, not per execution; it is printed separately. Teraslice 3.18 for comparis
 calls (POST Job, POST Service, list Jobs, POST Deployment), stop 2 (list Jobs, DELETE), plus
 a pod list every ``node_state_interval`` (5 s) for the whole cluster.
 
-Usage: ``.venv/bin/python benchmarks/k8s_calls.py [--workers N] [--state-reads N]``.
+Then the steady state: ``--steady-executions`` (100) executions with ``--workers`` (10) worker
+pods each, running, while the cluster state and execution ids are read every 10 ms for
+``--steady-seconds`` (60): the calls per minute (only re-established watches: the pod cache
+needs no call per pod).
+
+Usage: ``.venv/bin/python benchmarks/k8s_calls.py [--workers N] [--state-reads N]
+[--steady-executions N] [--steady-seconds S]``.
 
 ``--real``: the same lifecycle against a real API server (``shared/k8s-real`` started on free
 ports with its process kubelet, as the ``cluster`` tests do): a master in this process (the API
@@ -44,13 +50,13 @@ JOB_ID = "7ba9afb0-417a-4936-adc5-b15e31d1edd1"
 EVENT_TIMEOUT = 10.0
 
 
-def pod(name: str, component: str, host: int) -> dict[str, Any]:
+def pod(name: str, component: str, host: int, *, ex: str = EX_ID, job: str = JOB_ID) -> dict[str, Any]:
     labels = {
         "app.kubernetes.io/name": "teraslice",
         "app.kubernetes.io/instance": "ts-dev1",
         "app.kubernetes.io/component": component,
-        "teraslice.terascope.io/exId": EX_ID,
-        "teraslice.terascope.io/jobId": JOB_ID,
+        "teraslice.terascope.io/exId": ex,
+        "teraslice.terascope.io/jobId": job,
     }
     return {
         "metadata": {"name": name, "labels": labels},
@@ -67,8 +73,8 @@ def counted(emulator: EmulatorThread) -> Counter[str]:
     return calls
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + EVENT_TIMEOUT
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = EVENT_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
@@ -80,6 +86,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--state-reads", type=int, default=100)
     parser.add_argument("--real", action="store_true", help="count against a real API server (k8s-real)")
+    parser.add_argument(
+        "--steady-executions",
+        type=int,
+        default=100,
+        help="executions running in the steady phase (0: skip it)",
+    )
+    parser.add_argument("--steady-seconds", type=float, default=60.0, help="length of the steady phase")
     args = parser.parse_args()
     if args.real:
         real(args.workers, args.state_reads)
@@ -149,11 +162,20 @@ def main() -> None:
         expect(EventKind.CONTROLLER_SUCCEEDED)
         phases.append(("completed", counted(emulator)))
 
+        backend.scale_workers(EX_ID, "add", 2)
+        phases.append(("scale (_workers?add=2)", counted(emulator)))
+
         backend.stop_execution(EX_ID)
         for name in ["ts-exc-bench-0", *names]:  # the garbage collector's part
             emulator.remove("v1/pods", NAMESPACE, name)
         expect(EventKind.GONE)
+        # The stop is done once the API server lists nothing of the execution (one list per
+        # kind, what the master's stop flow asks before writing `stopped`).
+        assert EX_ID not in backend.execution_ids()
         phases.append(("cleanup", counted(emulator)))
+
+        if args.steady_executions:
+            steady = steady_running(emulator, backend, config, args)
         backend.close()
 
     total = 0
@@ -164,7 +186,58 @@ def main() -> None:
         print(f"{phase}: {count} calls")
         for call, n in sorted(calls.items()):
             print(f"    {n:4d}  {call}")
-    print(f"per execution lifecycle (start -> running -> completed -> cleanup): {total} calls")
+    print(f"per execution lifecycle (start -> running -> scale -> completed -> cleanup): {total} calls")
+    if args.steady_executions:
+        seconds, calls = steady
+        count = sum(calls.values())
+        per_pod = sum(n for call, n in calls.items() if "/pods/" in call)
+        print(
+            f"steady running, {args.steady_executions} executions x {args.workers} workers, "
+            f"{seconds:.0f} s of state reads: {count} calls = {count * 60 / seconds:.1f} per minute, "
+            f"{per_pod} per pod (goal: 0 per pod, watches only)"
+        )
+        for call, n in sorted(calls.items()):
+            print(f"    {n:4d}  {call}")
+
+
+def steady_running(
+    emulator: EmulatorThread, backend: KubernetesBackend, config: Any, args: argparse.Namespace
+) -> tuple[float, Counter[str]]:
+    """``--steady-executions`` executions with ``--workers`` worker pods each, all running;
+    then ``--steady-seconds`` of what a busy master does (cluster state and execution ids read
+    every 10 ms): every API call in that time."""
+    template = validate_job(
+        {
+            "name": "steady",
+            "workers": args.workers,
+            "operations": [{"_op": "data_generator"}, {"_op": "noop"}],
+        },
+        config,
+    ).config
+    pods = 0
+    for n in range(args.steady_executions):
+        ex_id, job_id = f"{n:08x}-0000-4000-8000-00000000e000", f"{n:08x}-1111-4000-8000-00000000b000"
+        execution = {**template, "job_id": job_id, "ex_id": ex_id, "_status": "scheduling"}
+        backend.allocate_controller(execution)
+        backend.allocate_workers(worker_execution(execution, config))
+        labels = {"ex": ex_id, "job": job_id}
+        emulator.apply("v1/pods", NAMESPACE, pod(f"ts-exc-steady-{n}", "execution_controller", 1, **labels))
+        for i in range(args.workers):
+            emulator.apply("v1/pods", NAMESPACE, pod(f"ts-wkr-steady-{n}-{i}", "worker", 2 + i % 3, **labels))
+            pods += 1
+        pods += 1
+    wait_until(
+        lambda: sum(len(n["active"]) for n in backend.cluster_state().values()) == pods,
+        "the pod cache to see every steady pod",
+        timeout=120.0,
+    )
+    emulator.clear_log()
+    started = time.monotonic()
+    while time.monotonic() - started < args.steady_seconds:
+        backend.cluster_state()
+        backend.execution_ids()
+        time.sleep(0.01)  # the pace of the reads, not synchronisation
+    return time.monotonic() - started, counted(emulator)
 
 
 def real(workers: int, state_reads: int) -> None:
