@@ -184,8 +184,8 @@ class KubernetesBackend:
         garbage collector removes its pod and, through their owner references, the Service and
         the worker Deployment (-> ReplicaSet -> pods). Should the collector not do so within
         ``shutdown_timeout``, the master's stop flow deletes what is left by force
-        (:meth:`~teraslice_k8s.master.lifecycle.Lifecycle.check_stops`). Force: worker pods, ReplicaSets, Deployments, controller pods,
-        Services, Jobs, each with a 1 s grace period (Teraslice's order). Every listed object is
+        (``Lifecycle.check_stops``). Force: worker pods, ReplicaSets, Deployments, controller
+        pods, Services, Jobs, each with a 1 s grace period (Teraslice's order). Every listed object is
         attempted even if one deletion fails; the first failure is raised at the end.
         """
         if force:
