@@ -112,7 +112,7 @@ def create_app(service: MasterService) -> FastAPI:
     state_cache = RenderedCache(ttl=CLUSTER_STATE_TTL)
     jobs_cache = RenderedCache(ttl=JOBS_TTL)
     listing_cache = ListingCache(service.store)
-    controllers_body = FreshShared(lambda: render_json(service.all_controllers()))
+    controllers_body = FreshShared(lambda: _call(lambda: render_json(service.all_controllers())))
 
     async def listing(what: Hashable, render: Callable[[], bytes]) -> bytes:
         """A listing's body: shared while the store's records are unchanged (ListingCache)."""
@@ -172,7 +172,7 @@ def create_app(service: MasterService) -> FastAPI:
     async def cluster_controllers() -> Any:
         # Live from every running controller; concurrent requests share one fan-out that began
         # after they arrived (FreshShared), so 50 pollers cost two fan-outs, not 50.
-        return json_bytes_response(await _call(controllers_body.get))
+        return json_bytes_response(await controllers_body.get())
 
     # jobs
     @api.post("/jobs", summary="Submit a job (start defaults to true)", openapi_extra=_JOB_BODY)
