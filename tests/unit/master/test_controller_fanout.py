@@ -283,3 +283,48 @@ def test_cluster_controllers_bodies_equal_the_httpx_route(
             client.close()
     assert bodies[0] == bodies[1]
     assert [c["name"] for c in json.loads(bodies[0][0])] == ["gamma", "beta", "alpha"]
+
+
+class Hooks:
+    """What the controllers' HTTP server asks of its execution controller."""
+
+    ready = True
+    ex_id = "ex-real"
+
+    def controller_stats(self) -> dict[str, Any]:
+        return analytics_for("ex-real", "job-real", "réal", processed=12, queuing_complete="")
+
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def set_log_level(self, level: str) -> None: ...
+    def worker_connected(self, conn: Any) -> None: ...
+    def worker_message(self, conn: Any, message: dict[str, Any]) -> None: ...
+    def worker_disconnected(self, conn: Any) -> None: ...
+
+
+def test_the_controllers_own_server_answers_the_fanout() -> None:
+    """The runtime's controller HTTP server (uvicorn), kept connection and all."""
+    import asyncio
+    import threading
+
+    from teraslice_k8s.runtime.server import ControllerServer
+
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    server = ControllerServer(Hooks(), "127.0.0.1", port)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
+    client, one_by_one = ControllerClient(), ControllerClient(transport=httpx.HTTPTransport())
+    try:
+        ex = execution("ex-real", "127.0.0.1", port)
+        answers = [client.analytics_all([ex], 5) for _ in range(3)]
+        assert answers == [[Hooks().controller_stats()]] * 3
+        assert answers[0] == one_by_one.analytics_all([ex], 5)
+    finally:
+        client.close()
+        one_by_one.close()
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
