@@ -7,8 +7,11 @@
 2. Every listing route Teraslice dashboards and ts-topy poll (``/v1/jobs``, ``?ex=``, ``/v1/ex``,
    ``?status=``, ``/txt/jobs|ex|workers``, ``/v1/cluster/state``, ``/v1/cluster/controllers``)
    over real HTTP at 1, 10 and 50 concurrent clients: p50/p99 with 10,000 jobs, 100,000
-   executions (10 per job, one job in 100 running with a controller that answers at once) and
-   1,000 workers in the cluster state (issue 13; target p99 < 50 ms at 50 clients, SQLite).
+   executions (10 per job, one job in 100 running) and 1,000 workers in the cluster state
+   (issue 13; target p99 < 50 ms at 50 clients, SQLite). The running executions' controllers
+   answer ``/analytics`` over real sockets on 127.0.0.1, one port each, from one process (a
+   minimal asyncio HTTP/1.1 server: in a cluster they run elsewhere, so their own CPU is kept
+   small here), so ``/cluster/controllers`` measures the master's client as it runs.
    The master runs in its own process (uvicorn, as in production); the clients are bare asyncio
    HTTP/1.1 keep-alive connections in this process. ``GET /v1/`` is the floor (the event loop's
    and HTTP's cost of the smallest answer), measured in the same run. Stores: SQLite (records
@@ -20,7 +23,7 @@
 
 Usage: ``.venv/bin/python benchmarks/master.py [--starts N (0: skip 1.)] [--jobs N]
 [--executions N] [--workers N] [--clients 1,10,50] [--samples N] [--stores sqlite,elasticsearch]
-[--es-url URL] [--es-samples N] [--synchronous FULL|NORMAL]``.
+[--es-url URL] [--es-samples N] [--synchronous FULL|NORMAL] [--db FILE] [--routes ROUTE ...]``.
 """
 
 from __future__ import annotations
@@ -264,14 +267,35 @@ class VersionedRenderingBackend(RenderingBackend):
         return 0
 
 
-def _analytics_transport() -> Any:
-    """Controllers answering ``/analytics`` at once (the master's cost, not the network's)."""
-    import httpx
-
+def _controllers(count: int, port_queue: Any) -> None:
+    """``count`` execution controllers answering ``GET /analytics`` at once over keep-alive
+    HTTP/1.1 (as the controllers' uvicorn does) on 127.0.0.1, one port each; puts the ports."""
     body = orjson.dumps(ANALYTICS)
-    return httpx.MockTransport(
-        lambda request: httpx.Response(200, content=body, headers={"content-type": "application/json"})
+    answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
     )
+
+    class Controller(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.buffer = b""
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            while b"\r\n\r\n" in self.buffer:
+                _, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+                self.transport.write(answer)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        servers = [await loop.create_server(Controller, "127.0.0.1", 0) for _ in range(count)]
+        port_queue.put([server.sockets[0].getsockname()[1] for server in servers])
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
 
 
 def _open_store(kind: str, where: str) -> Any:
@@ -282,19 +306,20 @@ def _open_store(kind: str, where: str) -> Any:
     return ElasticsearchStore(where, ES_CLUSTER, startup_timeout=30)
 
 
-def _serve(kind: str, where: str, workers: int, port_queue: Any) -> None:
-    from teraslice_k8s.master.controller_client import ControllerClient
+def _serve(kind: str, where: str, workers: int, controller_ports: Sequence[int], port_queue: Any) -> None:
     from teraslice_k8s.store.base import ExFilter, Page
 
     cfg = config()
     store = _open_store(kind, where)
     running = store.list_executions(ExFilter(statuses=("running",)), Page(size=10_000))
+    for n, ex in enumerate(running):  # the controllers' addresses of this run
+        port = controller_ports[n % len(controller_ports)]
+        store.update_execution(ex["ex_id"], {"slicer_hostname": "127.0.0.1", "slicer_port": port})
     service = MasterService(
         store,
         VersionedRenderingBackend(cfg, workers, {ex["ex_id"] for ex in running}),
         MasterSettings.from_config(cfg),
         job_validator(cfg),
-        controllers=ControllerClient(transport=_analytics_transport()),
     )
     server = MasterServer(service, "127.0.0.1", 0, log_level="error")
     port_queue.put(server.port)
@@ -461,16 +486,25 @@ def _cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def _master(kind: str, where: str, workers: int) -> Iterator[tuple[int, int]]:
+def _master(kind: str, where: str, workers: int, controllers: int) -> Iterator[tuple[int, int]]:
+    """The master process (and its ``controllers`` in another): (port, pid of the master)."""
     ctx = multiprocessing.get_context("spawn")
     ports = ctx.Queue()
-    process = ctx.Process(target=_serve, args=(kind, where, workers, ports), daemon=True)
-    process.start()
+    ec = ctx.Process(target=_controllers, args=(max(controllers, 1), ports), daemon=True)
+    ec.start()
+    process = None
     try:
-        yield ports.get(timeout=120), process.pid or 0
+        controller_ports = ports.get(timeout=120)
+        process = ctx.Process(
+            target=_serve, args=(kind, where, workers, controller_ports, ports), daemon=True
+        )
+        process.start()
+        yield ports.get(timeout=300), process.pid or 0
     finally:
-        process.terminate()
-        process.join(10)
+        for started in (process, ec):
+            if started is not None:
+                started.terminate()
+                started.join(10)
 
 
 @contextmanager
@@ -499,15 +533,24 @@ def _emulator() -> Iterator[str]:
 
 
 def bench_listings(
-    kind: str, *, where: str, levels: Sequence[int], samples: int, workers: int, target: float | None
+    kind: str,
+    *,
+    where: str,
+    levels: Sequence[int],
+    samples: int,
+    workers: int,
+    target: float | None,
+    controllers: int,
+    routes: Sequence[str] = ROUTES,
 ) -> None:
-    """p50/p99 of every route at each client count; ``samples`` requests per route and level."""
+    """p50/p99 of each route at each client count; ``samples`` requests per route and level;
+    ``controllers``: how many controllers to serve for the running executions."""
     print(f"   load average before: {_load_average()}")
     header = "".join(f"  {c:>3} clients p50/p99 ms" for c in levels)
     print(f"   {'route':<28}{header}   master CPU ms/request")
     misses: list[str] = []
-    with _master(kind, where, workers) as (port, pid):
-        for path in ROUTES:
+    with _master(kind, where, workers, controllers) as (port, pid):
+        for path in routes:
             cells = []
             p99 = 0.0
             cpu, requests = _cpu_seconds(pid), 0
@@ -544,12 +587,14 @@ def bench_http(
     es_samples: int,
     es_levels: Sequence[int],
     db: Path | None,
+    routes: Sequence[str] = ROUTES,
 ) -> None:
     print(
         f"2. listings over HTTP: {jobs:,} jobs, {executions:,} executions "
-        f"({jobs // RUNNING_EVERY} running with a controller), {workers:,} workers in the cluster state"
+        f"({-(-jobs // RUNNING_EVERY)} running with a controller), {workers:,} workers in the cluster state"
     )
     records: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+    running = -(-jobs // RUNNING_EVERY)  # as listing_records makes them
 
     def built() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         nonlocal records
@@ -575,6 +620,8 @@ def bench_http(
                 samples=samples,
                 workers=workers,
                 target=HTTP_LISTING_P99_TARGET_MS,
+                controllers=running,
+                routes=routes,
             )
     if "elasticsearch" in stores:
         with _emulator() if es_url is None else nullcontext(es_url) as url:
@@ -586,7 +633,14 @@ def bench_http(
                 f"(seeded in {time.perf_counter() - t0:.1f} s)"
             )
             bench_listings(
-                "elasticsearch", where=url, levels=es_levels, samples=es_samples, workers=workers, target=None
+                "elasticsearch",
+                where=url,
+                levels=es_levels,
+                samples=es_samples,
+                workers=workers,
+                target=None,
+                controllers=running,
+                routes=routes,
             )
 
 
@@ -615,6 +669,15 @@ def main() -> None:
         default=None,
         help="SQLite file for part 2, seeded when missing (reuse one to compare two versions)",
     )
+    parser.add_argument(
+        "--routes",
+        nargs="+",
+        choices=ROUTES,
+        default=ROUTES,
+        metavar="ROUTE",
+        help=f"routes to measure (default: all; the floor {ROUTES[0]} is always measured first): "
+        + ", ".join(ROUTES[1:]),
+    )
     args = parser.parse_args()
     if args.starts:
         bench_starts(args.starts, args.synchronous)
@@ -631,6 +694,7 @@ def main() -> None:
         es_samples=es_samples,
         es_levels=[int(c) for c in (args.es_clients or args.clients).split(",")],
         db=args.db,
+        routes=[ROUTES[0], *(r for r in args.routes if r != ROUTES[0])],
     )
 
 

@@ -27,6 +27,7 @@ from teraslice_k8s.errors import ValidationError
 from teraslice_k8s.master import listings, memory, openapi, params, tables
 from teraslice_k8s.master.assets_routes import install_asset_routes
 from teraslice_k8s.master.errors import ApiError
+from teraslice_k8s.master.fast_listings import FastListingsMiddleware, LearnedListings
 from teraslice_k8s.master.listing_cache import FreshShared, ListingCache
 from teraslice_k8s.master.metrics import metrics_response
 from teraslice_k8s.master.responses import (
@@ -103,6 +104,8 @@ def create_app(service: MasterService) -> FastAPI:
     )
     app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(HeadAsGetMiddleware)
+    learned = LearnedListings()  # cached listings answered before routing (fast_listings)
+    app.add_middleware(FastListingsMiddleware, learned=learned)
     _install_error_handlers(app)
     api = APIRouter()
 
@@ -112,11 +115,13 @@ def create_app(service: MasterService) -> FastAPI:
     state_cache = RenderedCache(ttl=CLUSTER_STATE_TTL)
     jobs_cache = RenderedCache(ttl=JOBS_TTL)
     listing_cache = ListingCache(service.store)
-    controllers_body = FreshShared(lambda: render_json(service.all_controllers()))
+    controllers_body = FreshShared(lambda: _call(lambda: render_json(service.all_controllers())))
 
     async def listing(what: Hashable, render: Callable[[], bytes]) -> bytes:
         """A listing's body: shared while the store's records are unchanged (ListingCache)."""
         key, body = listing_cache.cached(what)  # on the event loop: no thread-pool hop
+        if key is not None:
+            learned.offer(lambda: listing_cache.cached(what)[1])
         if body is None:
             body = await _call(listing_cache.render, what, key, render)
         return body
@@ -127,6 +132,7 @@ def create_app(service: MasterService) -> FastAPI:
         never served after CLUSTER_STATE_TTL."""
         version: Callable[[], Hashable] | None = getattr(service.backend, "state_version", None)
         if version is None:  # not StateVersioned: the TTL alone bounds the staleness
+            learned.offer(lambda: state_cache.get(what))
             body = state_cache.get(what)  # fresh only: answered without a thread-pool hop
             if body is None:
                 body = await _call(state_cache.get_or_render, what, render)
@@ -134,6 +140,7 @@ def create_app(service: MasterService) -> FastAPI:
 
         read_version: Callable[[], Hashable] = version
         if getattr(service.backend, "state_version_is_local", False):  # cheap: ask on the loop
+            learned.offer(lambda: state_cache.get((what, read_version())))
             body = state_cache.get((what, read_version()))
             if body is not None:
                 return body
@@ -172,7 +179,7 @@ def create_app(service: MasterService) -> FastAPI:
     async def cluster_controllers() -> Any:
         # Live from every running controller; concurrent requests share one fan-out that began
         # after they arrived (FreshShared), so 50 pollers cost two fan-outs, not 50.
-        return json_bytes_response(await _call(controllers_body.get))
+        return json_bytes_response(await controllers_body.get())
 
     # jobs
     @api.post("/jobs", summary="Submit a job (start defaults to true)", openapi_extra=_JOB_BODY)

@@ -50,7 +50,7 @@ class ControllerStats:
         except ControllerUnavailable as err:
             log.debug("no analytics from %s: %s", ex["ex_id"], err)
             return None
-        return {**analytics, "ex_id": ex["ex_id"], "job_id": ex["job_id"], "name": ex.get("name", "")}
+        return _identified(analytics, ex)
 
     def one(self, ex_id: str) -> list[dict[str, Any]]:
         """Stats of one execution's controller (a one-element list, as Teraslice)."""
@@ -66,7 +66,13 @@ class ControllerStats:
         running = self._store.list_executions(
             ExFilter(statuses=tuple(sorted(RUNNING_STATUSES))), Page(size=10_000, sort="_created:asc")
         )
-        found = [s for s in self._pool.map(self._stats, running) if s is not None]
+        found: list[dict[str, Any]] = []
+        answers = self._client.analytics_all(running, self._timeout, self._pool.map)
+        for ex, answer in zip(running, answers, strict=True):
+            if isinstance(answer, ControllerUnavailable):
+                log.debug("no analytics from %s: %s", ex["ex_id"], answer)
+                continue
+            found.append(_identified(answer, ex))
         found.sort(key=lambda s: (str(s.get("name", "")), str(s.get("started", ""))))
         found.reverse()
         return found
@@ -80,3 +86,8 @@ class ControllerStats:
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     totals[key] += int(value)
         return {"controllers": totals, "slicer": dict(totals)}
+
+
+def _identified(analytics: dict[str, Any], ex: Record) -> dict[str, Any]:
+    """A controller's analytics with the ids and name of its execution (Teraslice's fields)."""
+    return {**analytics, "ex_id": ex["ex_id"], "job_id": ex["job_id"], "name": ex.get("name", "")}

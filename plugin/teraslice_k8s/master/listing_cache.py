@@ -21,9 +21,10 @@ render.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 
 from teraslice_k8s.master.responses import RenderedCache
 
@@ -83,38 +84,45 @@ class FreshShared:
 
     A caller gets the result of a render that began after the caller arrived: the one it starts,
     or, when one is already running (begun before it arrived, so possibly older), the next one,
-    which it shares with everyone who arrived meanwhile. N concurrent callers cost at most two
-    renders instead of N, and nothing is kept between requests. Thread-safe; a failed render is
-    raised to the caller that ran it and the waiters start another.
+    which it shares with everyone who arrived meanwhile and which starts when the running one
+    ends. N concurrent callers cost at most two renders instead of N, and nothing is kept
+    between requests. Callers wait on the event loop (a future each, no thread each: 50 callers
+    blocked in the thread pool took its threads and contended for the GIL); ``render`` is
+    awaited, e.g. a blocking call run in the thread pool. A render's failure is raised to the
+    callers it was for; the next caller starts a new render.
     """
 
-    def __init__(self, render: Callable[[], bytes]) -> None:
+    def __init__(self, render: Callable[[], Awaitable[bytes]]) -> None:
         self._render = render
-        self._cond = threading.Condition()
-        self._arrivals = 0  # callers so far (a ticket each)
-        self._running = False
-        self._covered = 0  # tickets the last finished render covers (it began after them)
-        self._body = b""
+        self._running: asyncio.Future[bytes] | None = None
+        self._next: asyncio.Future[bytes] | None = None  # for those who arrived while one ran
 
-    def get(self) -> bytes:
-        with self._cond:
-            self._arrivals += 1
-            ticket = self._arrivals
-            while True:
-                if self._covered >= ticket:
-                    return self._body
-                if not self._running:
-                    self._running = True
-                    covers = self._arrivals  # everyone who arrived before this render begins
-                    break
-                self._cond.wait()
-        body: bytes | None = None
+    async def get(self) -> bytes:
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._run())
+            return await asyncio.shield(self._running)
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(self._next)
+
+    async def _run(self) -> bytes:
         try:
-            body = self._render()
-            return body
+            return await self._render()
         finally:
-            with self._cond:
-                self._running = False
-                if body is not None:
-                    self._body, self._covered = body, covers
-                self._cond.notify_all()
+            self._running = None
+            waiting, self._next = self._next, None
+            if waiting is not None:  # their render begins now, after every one of them arrived
+                self._running = asyncio.ensure_future(self._run())
+                self._running.add_done_callback(functools.partial(_settle, waiting))
+
+
+def _settle(waiting: asyncio.Future[bytes], done: asyncio.Future[bytes]) -> None:
+    """Pass a finished render's outcome to the future its callers wait on."""
+    if waiting.cancelled():
+        return
+    if done.cancelled():
+        waiting.cancel()
+    elif (error := done.exception()) is not None:
+        waiting.set_exception(error)
+    else:
+        waiting.set_result(done.result())

@@ -15,6 +15,7 @@ blocking form the CLI uses.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -120,6 +121,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def freeze_startup_objects() -> None:
+    """Leave the objects made until now (imported modules, the app, the service) out of every
+    later garbage collection: they live as long as the process, and a full collection walking
+    them (~70,000 objects) paused the event loop for 35-100 ms every few hundred requests, the
+    master's worst latency at 50 clients. Garbage first, so nothing collectable is frozen."""
+    gc.collect()
+    gc.freeze()
+    log.debug("%d startup objects left out of garbage collection", gc.get_freeze_count())
+
+
 class MasterServer:
     """Serves ``create_app(service)`` with uvicorn on ``host:port``."""
 
@@ -160,6 +171,7 @@ class MasterServer:
     def run(self) -> None:
         """Start the service, serve until SIGINT/SIGTERM, then close everything."""
         self.service.start()
+        freeze_startup_objects()
         if threading.current_thread() is threading.main_thread():
             # uvicorn re-raises the signal that stopped it once it restored the previous
             # handlers; make those no-ops so a SIGTERM/SIGINT shutdown ends with exit code 0.

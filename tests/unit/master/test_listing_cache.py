@@ -278,59 +278,85 @@ def test_an_unreadable_version_renders_instead_of_serving() -> None:
 # -- /cluster/controllers: concurrent requests share a fan-out that began after they arrived --
 
 
-def test_concurrent_callers_share_a_render_begun_after_they_arrived() -> None:
-    import threading
-    import time
+async def test_concurrent_callers_share_a_render_begun_after_they_arrived() -> None:
+    import asyncio
 
-    started, release = threading.Event(), threading.Event()
+    started, release = asyncio.Event(), asyncio.Event()
     count = 0
 
-    def render() -> bytes:
+    async def render() -> bytes:
         nonlocal count
         count += 1
-        if count == 1:
+        mine = count
+        if mine == 1:
             started.set()
-            assert release.wait(30)
-        return f"body-{count}".encode()
+            await release.wait()
+        return f"body-{mine}".encode()
 
     shared = FreshShared(render)
-    results: dict[str, bytes] = {}
-
-    def call(name: str) -> None:
-        results[name] = shared.get()
-
-    first = threading.Thread(target=call, args=("first",))
-    first.start()
-    assert started.wait(30)
-    later = [threading.Thread(target=call, args=(name,)) for name in ("second", "third")]
-    for thread in later:
-        thread.start()
-    deadline = time.monotonic() + 30
-    while shared._arrivals < 3 and time.monotonic() < deadline:  # bounded wait for a condition
-        time.sleep(0.001)
+    first = asyncio.ensure_future(shared.get())
+    await started.wait()
+    later = [asyncio.ensure_future(shared.get()) for _ in range(2)]
+    await asyncio.sleep(0)  # let them arrive (they wait on the loop, not in a render)
+    assert count == 1
     release.set()
-    for thread in (first, *later):
-        thread.join(30)
     # "first" got the render it started; the others arrived while it ran, so they got the next
     # one (begun after they arrived), rendered once for both.
-    assert results == {"first": b"body-1", "second": b"body-2", "third": b"body-2"}
+    assert await asyncio.gather(first, *later) == [b"body-1", b"body-2", b"body-2"]
     assert count == 2
-    assert shared.get() == b"body-3"  # nothing is kept between requests
+    assert await shared.get() == b"body-3"  # nothing is kept between requests
 
 
-def test_a_failed_shared_render_is_retried_by_a_waiter() -> None:
-    calls = iter([RuntimeError("controller gone"), b"ok"])
+async def test_a_failed_shared_render_is_raised_to_its_callers_and_the_next_caller_renders() -> None:
+    import asyncio
 
-    def render() -> bytes:
-        outcome = next(calls)
+    started, release = asyncio.Event(), asyncio.Event()
+    outcomes: list[Exception | bytes] = [b"first", RuntimeError("controller gone"), b"ok"]
+
+    async def render() -> bytes:
+        outcome = outcomes.pop(0)
+        if outcome == b"first":
+            started.set()
+            await release.wait()
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
     shared = FreshShared(render)
-    with pytest.raises(RuntimeError, match="controller gone"):
-        shared.get()
-    assert shared.get() == b"ok"
+    first = asyncio.ensure_future(shared.get())
+    await started.wait()
+    waiters = [asyncio.ensure_future(shared.get()) for _ in range(2)]
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(first, *waiters, return_exceptions=True)
+    assert results[0] == b"first"
+    assert [str(r) for r in results[1:]] == ["controller gone", "controller gone"]
+    assert await shared.get() == b"ok"
+
+
+async def test_a_caller_that_goes_away_does_not_cancel_the_shared_render() -> None:
+    import asyncio
+
+    started, release = asyncio.Event(), asyncio.Event()
+    finished: list[int] = []
+
+    async def render() -> bytes:
+        n = len(finished) + 1
+        started.set()
+        await release.wait()
+        finished.append(n)
+        return f"body-{n}".encode()
+
+    shared = FreshShared(render)
+    gone = asyncio.ensure_future(shared.get())
+    await started.wait()
+    staying = asyncio.ensure_future(shared.get())
+    await asyncio.sleep(0)
+    gone.cancel()
+    release.set()
+    assert await staying == b"body-2"
+    assert gone.cancelled()
+    assert finished == [1, 2]  # the render its starter left still ran to its end
 
 
 def test_cluster_controllers_is_live_on_every_request(

@@ -7,8 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from store_contract import Opener, StoreContract, job
+from store_contract import RUNNING, Opener, StoreContract, job
 
+from teraslice_k8s.store import sqlite_schema as schema
 from teraslice_k8s.store.base import ExFilter, JobFilter, Page, SliceFilter, StoreError
 from teraslice_k8s.store.sqlite import SqliteStore
 
@@ -70,6 +71,47 @@ def test_frequent_queries_read_through_indexes(store: SqliteStore) -> None:
         "SEARCH slices",
     ]
     assert "INDEX slices_by_order (ex_id=? AND slicer_id=?)" in plans[-1]
+
+
+@pytest.mark.parametrize("analyzed", [False, True], ids=["fresh", "analyzed"])
+def test_status_listings_read_through_the_status_index(store: SqliteStore, analyzed: bool) -> None:
+    """The running executions (/cluster/controllers on every poll, ?status=running) are a few
+    among many finished ones: they are found through executions_by_status, whether or not the
+    file carries ANALYZE statistics (which average over all statuses), never by a scan."""
+    rows = [
+        schema.ex_row(
+            {
+                "ex_id": f"ex-{n:03d}",
+                "job_id": f"job-{n % 50}",
+                "_status": "running" if n % 100 == 0 else ("completed", "failed", "stopped")[n % 3],
+                "_created": f"2026-12-07T10:00:{n // 10:02d}.{n % 10:03d}Z",
+                "_updated": f"2026-12-07T10:00:{n // 10:02d}.{n % 10:03d}Z",
+                "_deleted": n == 300,
+            }
+        )
+        for n in range(400)
+    ]
+    conn = sqlite3.connect(store.path)
+    with conn:
+        conn.executemany("INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    if analyzed:
+        conn.execute("ANALYZE")
+    conn.close()
+    living = ExFilter(statuses=tuple(RUNNING))
+    statements: list[str] = []
+    store._conn().set_trace_callback(statements.append)
+    found = store.list_executions(living, Page(size=10_000, sort="_created:asc"))
+    counted = store.count_executions(ExFilter(statuses=("running",)))
+    store._conn().set_trace_callback(None)
+    assert [r["ex_id"] for r in found] == ["ex-000", "ex-100", "ex-200"]  # ex-300 is deleted
+    assert counted == 3
+    conn = sqlite3.connect(store.path)
+    plans = [" | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)) for sql in statements]
+    conn.close()
+    assert [plan.split(" | ")[0] for plan in plans] == [
+        "SEARCH executions USING INDEX executions_by_status (status=?)",
+        "SEARCH executions USING INDEX executions_by_status (status=?)",
+    ]
 
 
 def test_store_is_one_file_in_wal_mode(tmp_path: Path) -> None:
