@@ -244,6 +244,57 @@ def test_cluster_state_lists_a_running_execution_then_nothing_of_it(
     )
 
 
+def test_the_master_pod_killed_mid_execution_is_replaced_and_adopts_it(release: Release) -> None:
+    """The chart's master pod killed (force-deleted, no grace) while an execution runs: its
+    Deployment starts a new master pod, which adopts the live execution (its pods untouched,
+    still ``running``, listed in the cluster state) and can stop it."""
+    old = release.master_pod()["metadata"]["name"]
+    with (
+        release.cluster.pod_url(release.namespace, old, 5678) as url,
+        httpx.Client(base_url=url, timeout=60) as m,
+    ):
+        _job_id, ex_id = _start(m)
+        wait_until(
+            lambda: len(_pods_of(release, ex_id)) == 3, RUNNING_TIMEOUT, "controller and 2 workers running"
+        )
+    pods_before = _pods_of(release, ex_id)
+
+    release.cluster.kubectl(
+        "-n", release.namespace, "delete", "pod", old, "--grace-period=0", "--force", "--wait=true"
+    )  # fmt: skip
+
+    def new_master_ready() -> str:
+        pods = release.cluster.kubectl_json(
+            "-n", release.namespace, "get", "pods", "-l", "app.kubernetes.io/component=master"
+        )["items"]
+        for pod in pods:
+            ready = {c["type"]: c["status"] for c in pod["status"].get("conditions") or []}.get("Ready")
+            if (
+                pod["metadata"]["name"] != old
+                and ready == "True"
+                and not pod["metadata"].get("deletionTimestamp")
+            ):
+                return str(pod["metadata"]["name"])
+        return ""
+
+    new = wait_until(new_master_ready, RUNNING_TIMEOUT, "a new master pod Ready")
+    with (
+        release.cluster.pod_url(release.namespace, new, 5678) as url,
+        httpx.Client(base_url=url, timeout=60) as m,
+    ):
+        assert _ex_status(m, ex_id) == "running"
+        assert _pods_of(release, ex_id) == pods_before  # the execution's pods were not touched
+        wait_until(
+            lambda: len(_active_of(m, ex_id)) == 3, RUNNING_TIMEOUT, "the adopted execution's pods listed"
+        )
+        response = m.post(f"/v1/ex/{ex_id}/_stop")
+        assert response.status_code == 200, response.text
+        wait_until(lambda: _ex_status(m, ex_id) == "stopped", STOP_TIMEOUT, f"execution {ex_id} stopped")
+    wait_until(
+        lambda: release.execution_objects(ex_id) == [], STOP_TIMEOUT, "no object of the execution left"
+    )
+
+
 def test_helm_uninstall_stops_running_executions_and_leaves_nothing(
     release: Release, master: httpx.Client
 ) -> None:
