@@ -280,8 +280,17 @@ _INDEX_KEY = re.compile(r"(0|[1-9][0-9]*)\Z")
 
 def object_key_order(keys: list[str]) -> list[str]:
     """JavaScript object key order: array-index keys ascending, then the rest as inserted."""
-    index = sorted((k for k in keys if _INDEX_KEY.match(k) and int(k) < 2**32 - 1), key=int)
-    return index + [k for k in keys if not (_INDEX_KEY.match(k) and int(k) < 2**32 - 1)]
+    index: list[str] = []
+    rest: list[str] = []
+    match = _INDEX_KEY.match
+    for key in keys:
+        # Only keys starting with an ASCII digit can be array indexes: skip the regex for others.
+        if key and "0" <= key[0] <= "9" and match(key) and int(key) < 2**32 - 1:
+            index.append(key)
+        else:
+            rest.append(key)
+    index.sort(key=int)
+    return index + rest
 
 
 # -- dates ------------------------------------------------------------------------------------

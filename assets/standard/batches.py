@@ -105,26 +105,32 @@ class CountUnique(BatchProcessor):
 
     def on_batch(self, batch: list[Any]) -> list[Any]:
         opts = self.options
+        field, is_meta, preserve = opts.field, opts.is_meta_field, opts.preserve_fields
         groups: dict[str, DataEntity] = {}
         for record in batch:
-            if opts.is_meta_field:
-                meta = record.get_metadata() if isinstance(record, DataEntity) else {}
-                raw = meta.get(opts.field, MISSING)
+            if is_meta:
+                raw = record.get_metadata().get(field, MISSING) if isinstance(record, DataEntity) else MISSING
             else:
-                raw = record.get(opts.field, MISSING)
-            name = "undefined" if raw is MISSING else js_string(raw)
+                raw = record.get(field, MISSING)
+            kind = type(raw)  # str and int first: what js_string gives them, without the call
+            if kind is str:
+                name = raw
+            elif kind is int:
+                name = str(raw)
+            else:
+                name = "undefined" if raw is MISSING else js_string(raw)
             group = groups.get(name)
             if group is None:
-                group = DataEntity({"count": 0})
-                if raw is not MISSING:
-                    group["_key"] = raw
-                    group.get_metadata()["_key"] = raw
+                if raw is MISSING:
+                    group = DataEntity({"count": 0})
+                else:
+                    group = DataEntity({"count": 0, "_key": raw}, {"_key": raw})
                 groups[name] = group
             group["count"] += 1
-            for field in opts.preserve_fields:
-                value = record.get(field)
+            for kept in preserve:
+                value = record.get(kept)
                 if value is not None:
-                    group[field] = value
+                    group[kept] = value
         return [groups[name] for name in object_key_order(list(groups))]
 
 
@@ -140,7 +146,8 @@ class GroupBy(BatchProcessor):
 
     def on_batch(self, batch: list[Any]) -> list[Any]:
         field = self.options.field
-        groups: dict[Any, DataWindow] = {}
+        groups: dict[Any, list[Any]] = {}  # Map key -> the window's record list
+        windows: list[DataWindow] = []
         for item in batch:
             for record in item.as_array() if isinstance(item, DataWindow) else (item,):
                 # A missing field (undefined) and null are different JavaScript Map keys.
@@ -150,12 +157,15 @@ class GroupBy(BatchProcessor):
                     key = record.get_metadata("_key")
                 else:
                     key = record.get("_key", MISSING)
-                marker = map_key(key)
-                window = groups.get(marker)
-                if window is None:
-                    window = groups[marker] = DataWindow.make_window(None if key is MISSING else key)
-                window.set(record)
-        return list(groups.values())
+                kind = type(key)  # str and int are their own Map keys: skip the call
+                marker = key if kind is str or kind is int else map_key(key)
+                records = groups.get(marker)
+                if records is None:
+                    window = DataWindow.make_window(None if key is MISSING else key)
+                    windows.append(window)
+                    records = groups[marker] = window.as_array()
+                records.append(record if isinstance(record, DataEntity) else DataEntity(record))
+        return windows
 
 
 class SortOptions(OpOptions):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import json
+import math
 import re
+import threading
+from collections import Counter
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from teraslice_k8s.runtime.operations.base import OpOptions
+from teraslice_k8s.runtime.metrics import ScrapeCounter
+from teraslice_k8s.runtime.operations.base import Batch, OpOptions, SliceRequest
 
-from ._lib import MapProcessor, compile_js_regex, each_record, js_text, required_string
+from ._lib import MapProcessor, compile_js_regex, each_record, js_text, json_text, required_string
 from .validators import VALIDATORS
 
 RequiredString = Annotated[str, BeforeValidator(required_string)]
@@ -89,17 +92,59 @@ class CountByFieldOptions(OpOptions):
 
 class CountByField(MapProcessor):
     """Records pass through; with ``collect_metrics`` the values of ``field`` are counted
-    process-wide (label = the value's JSON: ``"100"`` and ``100`` differ)."""
+    process-wide under their label, the value's ``JSON.stringify`` (``100`` and ``"100"``
+    differ; a missing field is ``undefined``), also when the process has no metrics.
+
+    When it has (``OpContext.metrics``), ``initialize`` registers the counter
+    ``teraslice_job_<_op>_count_total`` (help ``<_op> value field count``; labels: the
+    process's default labels, ``value``, ``field``, ``op_name``), and every scrape adds each
+    pending count to its series and resets it to 0 (Teraslice's collect callback)."""
 
     Options: ClassVar[type[OpOptions]] = CountByFieldOptions
     options: CountByFieldOptions
-    #: label -> {"count", "field"}, shared by every count_by_field of the process (Teraslice's).
+    #: label -> {"count": pending, "field"}, shared by every count_by_field of the process and
+    #: keyed by the label only (the field is that of the first instance that saw it), as in
+    #: Teraslice. Changed under :attr:`lock`: scrapes run on the metrics server's thread.
     counts: ClassVar[dict[str, dict[str, Any]]] = {}
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    async def initialize(self) -> None:
+        metrics = self.context.metrics
+        if not self.options.collect_metrics or metrics is None:
+            return
+        op = self.options.op
+        defaults = metrics.default_labels
+
+        def collect(counter: ScrapeCounter) -> None:
+            with CountByField.lock:
+                pending = [
+                    (label, entry["field"], entry["count"]) for label, entry in CountByField.counts.items()
+                ]
+                for entry in CountByField.counts.values():
+                    entry["count"] = 0
+            for label, field, count in pending:
+                counter.inc({**defaults, "value": label, "field": field, "op_name": op}, count)
+
+        metrics.add_counter(
+            f"{op}_count_total", f"{op} value field count", [*defaults, "value", "field", "op_name"], collect
+        )
+
+    async def process(self, batch: Batch, request: SliceRequest) -> Batch:
+        if self.options.collect_metrics:
+            name = self.options.field
+            seen = Counter(json_label(r[name]) if name in r else "undefined" for r in batch)
+            with CountByField.lock:
+                for label, count in seen.items():
+                    entry = CountByField.counts.setdefault(label, {"count": 0, "field": name})
+                    entry["count"] += count
+        return list(batch)
 
     def map(self, record: Any) -> Any:
-        if self.options.collect_metrics:
-            value = record.get(self.options.field)
-            label = "undefined" if self.options.field not in record else json.dumps(value)
-            entry = CountByField.counts.setdefault(label, {"count": 0, "field": self.options.field})
-            entry["count"] += 1
         return record
+
+
+def json_label(value: Any) -> str:
+    """JavaScript's ``JSON.stringify`` of a value (non-finite numbers are ``null``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "null"
+    return json_text(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import hashlib
 import re
@@ -27,6 +27,9 @@ from ._lib import (
 )
 
 RequiredString = Annotated[str, BeforeValidator(required_string)]
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+#: Key layouts whose field order add_key remembers (forgotten all at once past this).
+_MAX_LAYOUTS = 256
 
 
 class SetKeyOptions(OpOptions):
@@ -211,24 +214,38 @@ class AddKey(BatchProcessor):
         self._hasher = getattr(hashlib, algorithm, None) or functools.partial(hashlib.new, algorithm)
         self._truncate = set(self.options.truncate_location)
         self._places = int(self.options.truncate_location_places)
+        self._orders: dict[tuple[str, ...], list[str]] = {}
 
     def _fields(self, record: Mapping[str, Any]) -> list[str]:
         opts = self.options
-        if opts.invert_key_fields:
-            skip = set(opts.key_fields)
-            return sorted((k for k in record if k not in skip), key=_utf16)
-        if opts.key_fields:
+        if opts.key_fields and not opts.invert_key_fields:
             return opts.key_fields
-        return sorted(record, key=_utf16)
+        # Every field (but key_fields when inverted) in UTF-16 order. A slice's records mostly
+        # share one key layout: its order is computed once per layout.
+        layout = tuple(record)
+        order = self._orders.get(layout)
+        if order is None:
+            skip = set(opts.key_fields) if opts.invert_key_fields else set()
+            order = sorted((k for k in layout if k not in skip), key=_utf16)
+            if len(self._orders) >= _MAX_LAYOUTS:
+                self._orders.clear()
+            self._orders[layout] = order
+        return order
 
     def key_text(self, record: Mapping[str, Any]) -> tuple[str, int]:
         """The text hashed for ``record`` and how many values went into it."""
         parts: list[str] = []
+        truncate = self._truncate
         for name in self._fields(record):
-            value = path_get(record, name)
+            # A literal key wins in path_get too: look it up directly, the path only otherwise.
+            value = record[name] if name in record else path_get(record, name)
+            kind = type(value)
+            if (kind is str or kind is int) and not truncate:  # what js_string gives them
+                parts.append(value if kind is str else str(value))
+                continue
             if value is MISSING or value is None:
                 continue
-            if name in self._truncate:
+            if name in truncate:
                 try:
                     value = truncate_location(value, self._places)
                 except ValueError as err:
@@ -240,7 +257,8 @@ class AddKey(BatchProcessor):
 
     def _key(self, text: str) -> str:
         digest = self._hasher(text.encode("utf-8")).digest()
-        return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+        # base64.urlsafe_b64encode, without its Python-level wrappers.
+        return binascii.b2a_base64(digest, newline=False).translate(_URLSAFE).decode("ascii").rstrip("=")
 
     def _keyed(self, records: list[Any]) -> list[Any]:
         opts = self.options

@@ -13,8 +13,9 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, field_validator
 
 from teraslice_k8s.runtime.data_entity import ROUTE, DataEntity, get_key, type_of
-from teraslice_k8s.runtime.operations.base import OpOptions
+from teraslice_k8s.runtime.operations.base import Batch, OpContext, OpOptions, SliceRequest
 
+from ._fnv import fnv1a, fnv1a_many
 from ._lib import (
     BatchProcessor,
     MapProcessor,
@@ -61,13 +62,35 @@ class FieldRouter(MapProcessor):
     Options: ClassVar[type[OpOptions]] = FieldRouterOptions
     options: FieldRouterOptions
 
-    def map(self, record: Any) -> Any:
+    def __init__(self, context: OpContext, options: OpOptions) -> None:
+        super().__init__(context, options)
         opts = self.options
+        named = opts.include_field_names
+        #: (field, what goes before its value in the route) per field, in order.
+        self._parts = [(f, f"{f}{opts.value_delimiter or ''}" if named else "") for f in opts.fields]
+        self._delimiter = opts.field_delimiter or ""
+
+    def route(self, record: Any) -> str:
         parts = []
-        for field in opts.fields:
-            value = _SANITISE.sub("_", to_string(record.get(field)))
-            parts.append(f"{field}{opts.value_delimiter or ''}{value}" if opts.include_field_names else value)
-        return _route(record, (opts.field_delimiter or "").join(parts))
+        for field, prefix in self._parts:
+            value = record.get(field)
+            text = value if type(value) is str else to_string(value)
+            if "=" in text or "/" in text:
+                text = _SANITISE.sub("_", text)
+            parts.append(prefix + text)
+        return self._delimiter.join(parts)
+
+    def map(self, record: Any) -> Any:
+        return _route(record, self.route(record))
+
+    async def process(self, batch: Batch, request: SliceRequest) -> Batch:
+        route = self.route
+        out = []
+        for record in batch:
+            entity = record if isinstance(record, DataEntity) else DataEntity.make(record)
+            entity.get_metadata()[ROUTE] = route(record)
+            out.append(entity)
+        return out
 
 
 class KeyRouterOptions(OpOptions):
@@ -178,22 +201,29 @@ class HashRouterOptions(OpOptions):
         return value
 
 
-def fnv1a(text: str) -> int:
-    """32-bit FNV-1a of the UTF-8 bytes."""
-    value = 0x811C9DC5
-    for byte in text.encode("utf-8"):
-        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return value
-
-
 class HashRouter(MapProcessor):
     Options: ClassVar[type[OpOptions]] = HashRouterOptions
     options: HashRouterOptions
 
-    def map(self, record: Any) -> Any:
+    def _text(self, record: Any) -> str:
         fields = self.options.fields
-        text = "".join(to_string(record.get(f)) for f in fields) if fields else js_string(get_key(record))
-        return _route(record, str(fnv1a(text) % self.options.partitions))
+        return "".join(to_string(record.get(f)) for f in fields) if fields else js_string(get_key(record))
+
+    def map(self, record: Any) -> Any:
+        return _route(record, str(fnv1a(self._text(record)) % self.options.partitions))
+
+    async def process(self, batch: Batch, request: SliceRequest) -> Batch:
+        # map() for the whole slice: the texts first (a record without a key fails the slice
+        # as before), then one batched FNV-1a over them.
+        text = self._text
+        hashes = fnv1a_many([text(record) for record in batch])
+        partitions = self.options.partitions
+        out = []
+        for record, value in zip(batch, hashes, strict=True):
+            entity = record if isinstance(record, DataEntity) else DataEntity.make(record)
+            entity.get_metadata()[ROUTE] = str(value % partitions)
+            out.append(entity)
+        return out
 
 
 DELIMITERS = ("-", "_", ".", "/", "")

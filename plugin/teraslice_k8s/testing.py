@@ -46,6 +46,7 @@ from typing import Any
 from teraslice_k8s.runtime.assets import unpack
 from teraslice_k8s.runtime.data_entity import CREATE_TIME, DataEntity, DataWindow
 from teraslice_k8s.runtime.flush import flush
+from teraslice_k8s.runtime.metrics import JobMetrics
 from teraslice_k8s.runtime.operations.asset_ops import LoadedAsset, asset_scope, import_asset
 from teraslice_k8s.runtime.operations.base import Batch, OpContext, Operation, Processor, merged_op_config
 from teraslice_k8s.runtime.operations.registry import get_operation
@@ -222,10 +223,14 @@ def run_ops(
     assets: Sequence[LoadedAsset] | None = None,
     apis: Sequence[Mapping[str, Any]] = (),
     connectors: Mapping[str, Mapping[str, Any]] | None = None,
+    metrics: JobMetrics | None = None,
 ) -> Result:
     """Run ``operations`` over ``input`` (one slice) or ``slices`` (in order), then the shutdown
     flush when ``flush``; see the module docstring. Records may be DataEntities or plain dicts
     (wrapped as DataEntities, as a fetcher's are). ``assets`` default: :func:`standard_asset`.
+    ``metrics``: the process metrics the operations see as ``OpContext.metrics`` (default
+    None, as with ``prom_metrics_enabled: false``); pass a :class:`JobMetrics` and read its
+    ``registry`` (``prometheus_client.generate_latest``) to see what they export.
     Not for use inside a running event loop (use :func:`arun_ops`)."""
     return asyncio.run(
         arun_ops(
@@ -236,6 +241,7 @@ def run_ops(
             assets=assets,
             apis=apis,
             connectors=connectors,
+            metrics=metrics,
         )
     )
 
@@ -249,6 +255,7 @@ async def arun_ops(
     assets: Sequence[LoadedAsset] | None = None,
     apis: Sequence[Mapping[str, Any]] = (),
     connectors: Mapping[str, Mapping[str, Any]] | None = None,
+    metrics: JobMetrics | None = None,
 ) -> Result:
     """:func:`run_ops` for async tests."""
     if (input is None) == (slices is None):
@@ -258,7 +265,7 @@ async def arun_ops(
         standard = standard_asset()
         assets = [standard] if standard else []
     with asset_scope(assets):  # the run too: APIs and senders are looked up at initialize
-        processors = build(operations, apis, connectors)
+        processors = build(operations, apis, connectors, metrics)
         return await _run(processors, batches, flush, sliced=slices is not None)
 
 
@@ -266,13 +273,14 @@ def build(
     operations: Sequence[Mapping[str, Any]],
     apis: Sequence[Mapping[str, Any]] = (),
     connectors: Mapping[str, Mapping[str, Any]] | None = None,
+    metrics: JobMetrics | None = None,
 ) -> list[Processor]:
     """Validate ``operations`` as at submit and build them (assets already in scope)."""
     job = {"operations": [_READER, *operations], "apis": list(apis)}
     problems = validate_operations(job["operations"], job["apis"], job, connectors=connectors)
     if problems:
         raise OpsError("; ".join(_renumber(str(p)) for p in problems))
-    context = OpContext(job, connectors or {}, worker_id="ops-run")
+    context = OpContext(job, connectors or {}, worker_id="ops-run", metrics=metrics)
     built: list[Processor] = []
     for op in operations:
         cls: type[Operation] = get_operation(str(op["_op"]))

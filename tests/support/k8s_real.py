@@ -112,6 +112,8 @@ EOF
   fi
   break
 done
+# This checkout's package, whatever the interpreter's editable install points at (a worktree).
+export PYTHONPATH={plugin}${{PYTHONPATH:+:$PYTHONPATH}}
 exec {python} -m teraslice_k8s "$@"
 """
 
@@ -326,7 +328,7 @@ class ProcessCluster:
     def _start_kubelet(self, kubeconfig: str) -> None:
         python = sys.executable
         entrypoint = self.home / "teraslice-k8s-image"
-        entrypoint.write_text(_ENTRYPOINT.format(python=python))
+        entrypoint.write_text(_ENTRYPOINT.format(python=python, plugin=REPO / "plugin"))
         entrypoint.chmod(0o755)
         # The emulator's path goes inside a wrapper, not on the command line: the process kubelet
         # rewrites arguments that start with a mountPath of the container (the Elasticsearch pod

@@ -74,9 +74,12 @@ def is_valid_key(key: Any) -> bool:
     return isinstance(key, float) and not math.isnan(key)
 
 
+_time_ns = time.time_ns
+
+
 def now_ms() -> int:
     """Epoch milliseconds (JavaScript's ``Date.now()``)."""
-    return time.time_ns() // 1_000_000
+    return _time_ns() // 1_000_000
 
 
 class DataEntity(dict[str, Any]):
@@ -85,13 +88,16 @@ class DataEntity(dict[str, Any]):
     __slots__ = ("_metadata", "_raw")
 
     def __init__(self, data: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None):
-        if data is None:
-            super().__init__()
+        # dict first: the ABC check on Mapping costs more than the rest of the constructor.
+        if isinstance(data, dict):
+            dict.__init__(self, data)
+        elif data is None:
+            dict.__init__(self)
         elif isinstance(data, Mapping):
-            super().__init__(data)
+            dict.__init__(self, data)
         else:
             raise DataEntityError(f'Invalid data source, must be an object, got "{type_of(data)}"')
-        meta: dict[str, Any] = {CREATE_TIME: now_ms()}
+        meta: dict[str, Any] = {CREATE_TIME: _time_ns() // 1_000_000}
         if metadata:
             meta.update(metadata)
         self._metadata = meta
@@ -267,9 +273,14 @@ class DataWindow(DataEntity):
     __slots__ = ()
 
     def __init__(self, records: Iterable[Any] | None = None, metadata: Mapping[str, Any] | None = None):
-        super().__init__(None, metadata)
-        dict.__setitem__(self, "__isDataWindow", True)
-        dict.__setitem__(self, "dataArray", [DataEntity.make(r) for r in records or ()])
+        dict.__init__(
+            self, {"__isDataWindow": True, "dataArray": [DataEntity.make(r) for r in records or ()]}
+        )
+        meta: dict[str, Any] = {CREATE_TIME: _time_ns() // 1_000_000}
+        if metadata:
+            meta.update(metadata)
+        self._metadata = meta
+        self._raw = None
 
     @classmethod
     def make_window(cls, key: Any = None, records: Any = None) -> DataWindow:

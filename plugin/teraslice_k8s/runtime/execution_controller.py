@@ -514,7 +514,13 @@ class ExecutionController:
         """Build the slicers, write ``recovering``/``running``, re-run the recovered slices and
         initialise the slicers; returns early (``_done`` set) at the first step after which a
         stop, a shutdown or a failure is seen. Sets ``self._orders`` for the slice loop."""
-        context = OpContext(self.ex, self.settings.connectors, logger=log, set_metadata=self._set_metadata)
+        context = OpContext(
+            self.ex,
+            self.settings.connectors,
+            logger=log,
+            set_metadata=self._set_metadata,
+            metrics=self.metrics,
+        )
         reader = build_reader(self.ex, context)
         self.slicers = reader.make_slicers(int(self.ex.get("slicers", 1)))
         await self._step("slicers_made")

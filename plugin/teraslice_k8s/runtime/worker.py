@@ -94,11 +94,17 @@ class Worker:
     async def run(self, *, handle_signals: bool = True) -> int:
         if handle_signals:
             on_shutdown_signals(self.request_shutdown)
-        self.reader = build_reader(self.ex, self.context)
-        self.processors = build_processors(self.ex, self.context)
-        for op in (self.reader, *self.processors):
-            await op.initialize()
-        self.metrics = start_metrics("worker", self.ex, self.settings)
+        # Metrics first: operations register theirs at initialize (OpContext.metrics).
+        self.metrics = self.context.metrics = start_metrics("worker", self.ex, self.settings)
+        try:
+            self.reader = build_reader(self.ex, self.context)
+            self.processors = build_processors(self.ex, self.context)
+            for op in (self.reader, *self.processors):
+                await op.initialize()
+        except BaseException:
+            if self.metrics is not None:
+                self.metrics.close()
+            raise
         # Long-lived start-up objects leave the GC's generations: fewer full-collection scans
         # while slices allocate millions of short-lived records.
         gc.freeze()

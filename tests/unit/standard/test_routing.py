@@ -145,6 +145,20 @@ async def test_hash_router_buckets_are_fnv1a(key: str, partitions: int) -> None:
     assert routes(out) == [str(_fnv1a_reference(key) % partitions)]
 
 
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.text(max_size=3) | st.text(st.characters(max_codepoint=127), max_size=3), min_size=128),
+    st.integers(1, 64),
+)
+async def test_hash_router_buckets_are_fnv1a_over_whole_slices(keys: list[str], partitions: int) -> None:
+    # 128+ texts of at most 3 characters, about half ASCII: lengths are shared by 16 or more
+    # (hashed together, position by position, in lanes) and rarer ones are hashed one by one;
+    # both must give FNV-1a.
+    records = [entity({"k": key}) for key in keys]
+    out = await run({"_op": "hash_router", "partitions": partitions, "fields": ["k"]}, records)
+    assert routes(out) == [str(_fnv1a_reference(key) % partitions) for key in keys]
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

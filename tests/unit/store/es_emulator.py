@@ -10,7 +10,8 @@ What it models: indices with mappings (``exists``/``create``/``delete``), docume
 ``_seq_no``/``_primary_term`` (``if_seq_no`` conflicts, ``op_type=create`` conflicts), partial
 ``_update`` (deep merge, ``document_missing_exception``), ``_bulk`` (``index``/``create``/``delete``),
 ``_search`` (``bool`` filter/must_not, ``term``, ``terms``, ``match_all``; ``sort`` with missing
-last; ``from``/``size``; ``collapse``), ``_count`` and near-real-time visibility: searches see
+last; ``from``/``size``; ``collapse``), ``_count``, ``_cat/indices`` (the JSON form: ``index``,
+``docs.count``) and near-real-time visibility: searches see
 documents only after a refresh (``refresh=true|wait_for`` on a write, or ``_refresh``), while
 ``GET`` by id is real-time, as in Elasticsearch.
 """
@@ -223,6 +224,9 @@ class Emulator:
         data = json.loads(body) if body and parts[-1:] != ["_bulk"] else {}
         if parts == ["_bulk"]:
             return 200, self.bulk(body, refresh)
+        if parts == ["_cat", "indices"] and method == "GET":  # as ?format=json gives it
+            listed = sorted(self.indices.items())
+            return 200, [{"index": name, "docs.count": str(len(index.visible))} for name, index in listed]
         name = parts[0]
         if len(parts) == 1:
             if method == "HEAD":

@@ -24,10 +24,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
+
+if TYPE_CHECKING:
+    from teraslice_k8s.runtime.metrics import JobMetrics
 
 #: One slice request as produced by a slicer (JSON-serialisable).
 SliceRequest = dict[str, Any]
@@ -89,6 +92,12 @@ class OpContext:
     ``execution`` is the execution record (validated job + ids); ``connectors`` is
     terafoundation's ``{type: {name: config}}``; ``set_metadata`` stores a value under the
     execution record's ``metadata`` (slicers only; a no-op in workers).
+
+    ``metrics`` is the process's Prometheus metrics
+    (:class:`~teraslice_k8s.runtime.metrics.JobMetrics`: ``add_counter``, ``default_labels``)
+    when the job, or terafoundation, sets ``prom_metrics_enabled``, else None: Teraslice's
+    ``context.apis.foundation.promMetrics``. It is set before ``initialize``, where
+    operations register their metrics; an operation must work the same without it.
     """
 
     execution: Mapping[str, Any]
@@ -96,6 +105,7 @@ class OpContext:
     worker_id: str = ""
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("teraslice_k8s.op"))
     set_metadata: Callable[[str, Any], None] = field(default=lambda _key, _value: None)
+    metrics: JobMetrics | None = None
 
     @property
     def lifecycle(self) -> str:
