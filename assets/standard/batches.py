@@ -228,7 +228,8 @@ class SampleExact(BatchProcessor):
 
     def on_batch(self, batch: list[Any]) -> list[Any]:
         self._random.shuffle(batch)
-        return batch[: int(len(batch) * self.options.percent_kept // 100)]
+        # JavaScript's Math.floor(n * percent / 100): float floor division (//) can differ by one.
+        return batch[: math.floor(len(batch) * self.options.percent_kept / 100)]
 
 
 class SampleRandomOptions(OpOptions):
