@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from teraslice_k8s.runtime.controller_events import ControllerEvents
@@ -20,6 +20,7 @@ from teraslice_k8s.runtime.metrics import JobMetrics
 from teraslice_k8s.runtime.scheduler import Outcome, Scheduler
 from teraslice_k8s.runtime.server import WorkerConnection
 from teraslice_k8s.runtime.settings import RuntimeSettings
+from teraslice_k8s.runtime.slices import Slice
 from teraslice_k8s.runtime.state_writer import StateWriter, analytics_records
 from teraslice_k8s.runtime.status import first_line
 from teraslice_k8s.store.timestamps import utc_now
@@ -101,28 +102,41 @@ class WorkerDispatch:
 
     def worker_message(self, conn: WorkerConnection, message: dict[str, Any]) -> None:
         kind = message["type"]
-        if kind == "available":
-            self.scheduler.worker_available(conn.worker_id)
+        if kind == "complete":
+            self._on_results(conn, (message,), message.get("available"))
+        elif kind == "results":
+            self._on_results(conn, message.get("results") or (), message.get("available"))
+        elif kind == "available":
+            self.scheduler.worker_available(conn.worker_id, int(message.get("count", 1)))
             self.events.kick.set()
-        elif kind == "complete":
-            self._on_complete(conn, message)
         elif kind == "shutdown":
             # The worker finished its slice and leaves; treat like a clean disconnect.
             self.worker_disconnected(conn)
         else:
             log.warning("unknown message type %r from %s", kind, conn.worker_id)
 
-    def _on_complete(self, conn: WorkerConnection, message: dict[str, Any]) -> None:
+    def _on_results(self, conn: WorkerConnection, results: Iterable[dict[str, Any]], available: Any) -> None:
+        """Slice results from ``conn``; ``available`` (true or a count) asks for more slices,
+        and the results are then acknowledged with the next slice message."""
+        more = int(available or 0)
+        for result in results:
+            slice_id = self._on_result(conn, result)
+            if more:
+                # Acknowledged with the worker's next slice message (one frame less per slice).
+                self._acks.setdefault(conn.worker_id, []).append(slice_id)
+            else:
+                self._spawn(self.send(conn, {"type": "recorded", "slice_id": slice_id}))
+        if more:
+            self.scheduler.worker_available(conn.worker_id, more)
+        self.events.kick.set()
+        self.events.space.set()
+
+    def _on_result(self, conn: WorkerConnection, message: dict[str, Any]) -> str:
         slice_id = str(message.get("slice_id"))
         error = message.get("error")
         records = int(message.get("records") or 0)
         slice_ = self.scheduler.outstanding.get(slice_id)
         outcome = self.scheduler.complete(conn.worker_id, slice_id, error=error, records=records)
-        if message.get("available"):
-            # Acknowledged with the worker's next slice message (one frame less per slice).
-            self._acks.setdefault(conn.worker_id, []).append(slice_id)
-        else:
-            self._spawn(self.send(conn, {"type": "recorded", "slice_id": slice_id}))
         if outcome == Outcome.DUPLICATE:
             log.info("ignored duplicate result of slice %s from %s", slice_id, conn.worker_id)
         elif outcome == Outcome.RETRY:
@@ -145,10 +159,7 @@ class WorkerDispatch:
             if outcome == Outcome.FAILED:
                 log.error("slice %s failed: %s", slice_id, first_line(error))
             self.after_result(failed=outcome == Outcome.FAILED)
-        if message.get("available"):
-            self.scheduler.worker_available(conn.worker_id)
-        self.events.kick.set()
-        self.events.space.set()
+        return slice_id
 
     def after_result(self, *, failed: bool) -> None:
         """A slice left flight (finished, failed or lost): wake whoever waits for that."""
@@ -179,28 +190,43 @@ class WorkerDispatch:
         await asyncio.gather(*(c.close() for c in conns))
 
     async def dispatch_loop(self) -> None:
-        """Send what the scheduler assigns, each time slices or workers became available."""
+        """Send what the scheduler assigns, each time slices or workers became available;
+        consecutive slices for one worker leave in one ``slices`` message."""
         kick = self.events.kick
         while True:
             await kick.wait()
             kick.clear()
             pairs = self.scheduler.assign()
-            for worker_id, slice_ in pairs:
-                conn = self.connections.get(worker_id)
-                try:
-                    if conn is None:
-                        raise ConnectionError(worker_id)
-                    message: dict[str, Any] = {"type": "slice", "slice": slice_.message()}
-                    acks = self._acks.pop(worker_id, None)
-                    if acks:
-                        message["recorded"] = acks
-                    await conn.send(message)
-                except Exception:
-                    self.scheduler.dispatch_failed(worker_id, slice_)
-                    kick.set()
+            i = 0
+            while i < len(pairs):
+                worker_id = pairs[i][0]
+                j = i + 1
+                while j < len(pairs) and pairs[j][0] == worker_id:
+                    j += 1
+                await self._send_slices(worker_id, [s for _, s in pairs[i:j]])
+                i = j
             if pairs:
                 self.events.idle.clear()
                 self.events.space.set()
+
+    async def _send_slices(self, worker_id: str, slices: list[Slice]) -> None:
+        conn = self.connections.get(worker_id)
+        try:
+            if conn is None:
+                raise ConnectionError(worker_id)
+            message: dict[str, Any]
+            if len(slices) == 1:
+                message = {"type": "slice", "slice": slices[0].message()}
+            else:
+                message = {"type": "slices", "slices": [s.message() for s in slices]}
+            acks = self._acks.pop(worker_id, None)
+            if acks:
+                message["recorded"] = acks
+            await conn.send(message)
+        except Exception:
+            for slice_ in reversed(slices):  # back to the front of the queue, in order
+                self.scheduler.dispatch_failed(worker_id, slice_)
+            self.events.kick.set()
 
     # -- watching --
 
