@@ -2,10 +2,11 @@
 
 The execution controller is the only writer of state records (workers report results over
 the websocket). Each change of a slice replaces its whole record, so the buffer keeps only the
-latest record per slice and one flush is one ``create_slices`` call (upsert by ``slice_id``)
-plus one ``add_analytics`` call. Store calls are blocking and run in a thread; a failed flush
-keeps the buffered records and is retried with backoff, and after ``max_failures`` consecutive
-failures :meth:`StateWriter.run` raises (the controller then fails the execution).
+changed slices and one flush is one ``create_slices`` call (upsert by ``slice_id``) of their
+records as they are at the flush, plus one ``add_analytics`` call. Store calls are blocking and
+run in a thread; a failed flush keeps the buffered records and is retried with backoff, and
+after ``max_failures`` consecutive failures :meth:`StateWriter.run` raises (the controller then
+fails the execution).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ class StateWriter:
         self.interval = interval
         self.max_batch = max_batch
         self.max_failures = max_failures
-        self._slices: dict[str, Record] = {}
+        #: Slices changed since the last flush (their record is built when it is written:
+        #: a slice usually changes two or three times between two flushes).
+        self._slices: dict[str, Slice] = {}
         self._analytics: list[Record] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -36,7 +39,7 @@ class StateWriter:
     # -- StateSink --
 
     def slice_changed(self, slice_: Slice) -> None:
-        self._slices[slice_.slice_id] = slice_.record()
+        self._slices[slice_.slice_id] = slice_
         if len(self._slices) >= self.max_batch:
             self._wake.set()
 
@@ -63,7 +66,8 @@ class StateWriter:
             slices, analytics = self._slices, self._analytics
             self._slices, self._analytics = {}, []
             try:
-                await asyncio.to_thread(self._write, list(slices.values()), analytics)
+                records = [s.record() for s in slices.values()]
+                await asyncio.to_thread(self._write, records, analytics)
             except BaseException:
                 # Newer changes of the same slices win over the failed batch.
                 slices.update(self._slices)
