@@ -105,7 +105,9 @@ class ExecutionController:
             spawn=self._spawn,
             on_failure=self.status.slice_failed,
         )
-        self.producer = SliceProducer(self.ex, store, self.scheduler, self.analytics, self.events)
+        self.producer = SliceProducer(
+            self.ex, store, self.scheduler, self.analytics, events=self.events, writer=self.writer
+        )
         self.ready = False
         interval, timeout = keepalive(settings)
         self.server = ControllerServer(self, host, port, ping_interval=interval, ping_timeout=timeout)

@@ -3,7 +3,8 @@
 :class:`SliceProducer` queues slices on the :class:`~teraslice_k8s.runtime.scheduler.Scheduler`:
 first, for a recovery, the source execution's unfinished slices (re-run before anything new),
 then what the slicers make, keeping the queue at most ``max_queue_length`` deep (round-robin
-over the slicers). When the slicers are exhausted it marks the scheduler's ``slicers_done``.
+over the slicers) and pausing while the state writer is far behind. When the slicers are
+exhausted it marks the scheduler's ``slicers_done``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from teraslice_k8s.runtime.controller_events import ControllerEvents, first_of
 from teraslice_k8s.runtime.operations.base import Slicer
 from teraslice_k8s.runtime.scheduler import Scheduler
 from teraslice_k8s.runtime.slices import Slice
+from teraslice_k8s.runtime.state_writer import StateWriter
 from teraslice_k8s.store.base import Page, SliceFilter, Store
 
 #: Recovery types that end the execution once the recovered slices are done.
@@ -33,7 +35,9 @@ class SliceProducer:
         store: Store,
         scheduler: Scheduler,
         analytics: ExecutionAnalytics,
+        *,
         events: ControllerEvents,
+        writer: StateWriter,
     ) -> None:
         self.ex = execution
         self.ex_id = str(execution["ex_id"])
@@ -42,6 +46,7 @@ class SliceProducer:
         self.scheduler = scheduler
         self.analytics = analytics
         self.events = events
+        self.writer = writer
         self.slicers: list[Slicer] = []
 
     def _max_queue(self) -> int:
@@ -59,6 +64,7 @@ class SliceProducer:
             while self.scheduler.paused or self.scheduler.queued >= self._max_queue():
                 space_event.clear()
                 await space_event.wait()
+            await self.writer.wait_room()
             produced = False
             # Fill the free queue space in one go (round-robin over the slicers) before
             # yielding to the event loop: one loop iteration per slice would cap dispatch.

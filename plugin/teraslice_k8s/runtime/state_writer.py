@@ -23,11 +23,23 @@ log = logging.getLogger(__name__)
 
 
 class StateWriter:
-    def __init__(self, store: Store, *, interval: float = 0.05, max_batch: int = 2000, max_failures: int = 8):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float = 0.05,
+        max_batch: int = 2000,
+        max_failures: int = 8,
+        max_backlog: int = 20_000,
+    ):
         self.store = store
         self.interval = interval
         self.max_batch = max_batch
         self.max_failures = max_failures
+        #: Records waiting to be written above which :meth:`wait_room` holds back new slices.
+        self.max_backlog = max_backlog
+        self._room = asyncio.Event()
+        self._room.set()
         #: Slices changed since the last flush (their record is built when it is written:
         #: a slice usually changes two or three times between two flushes).
         self._slices: dict[str, Slice] = {}
@@ -42,9 +54,24 @@ class StateWriter:
         self._slices[slice_.slice_id] = slice_
         if len(self._slices) >= self.max_batch:
             self._wake.set()
+        if len(self._slices) >= self.max_backlog:
+            self._room.clear()
 
     def add_analytics(self, records: list[Record]) -> None:
         self._analytics.extend(records)
+        if self.pending >= self.max_backlog:
+            self._room.clear()
+
+    def _check_room(self) -> None:
+        if self.pending < self.max_backlog or self._closed:
+            self._room.set()
+        else:
+            self._room.clear()
+
+    async def wait_room(self) -> None:
+        """Return once fewer than ``max_backlog`` records wait to be written (the slicer waits
+        here: a store slower than the workers must slow the slicing down, not fill memory)."""
+        await self._room.wait()
 
     @property
     def pending(self) -> int:
@@ -74,6 +101,8 @@ class StateWriter:
                 self._slices = slices
                 self._analytics = analytics + self._analytics
                 raise
+            finally:
+                self._check_room()
 
     async def run(self) -> None:
         """Flush every ``interval`` (or sooner when the buffer is large) until :meth:`close`."""
@@ -95,6 +124,7 @@ class StateWriter:
     def close(self) -> None:
         self._closed = True
         self._wake.set()
+        self._room.set()  # nothing waits for a writer that stopped
 
 
 def analytics_records(

@@ -3,6 +3,7 @@ as it is at the flush, once per flush; a failed flush loses nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -69,4 +70,29 @@ async def test_a_failed_flush_keeps_the_slices_and_the_next_one_writes_their_lat
     await writer.flush()
     assert stored(store) == [a.record()]
     assert stored(store)[0]["state"] == "start"
+    store.close()
+
+
+async def test_slicing_waits_while_the_writer_is_max_backlog_behind(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.sqlite")
+    writer = StateWriter(store, max_backlog=3)
+    slices = [Slice(f"s{i}", 0, i, {"count": 1}, "ex1") for i in range(3)]
+    for s in slices[:2]:
+        writer.slice_changed(s)
+    await asyncio.wait_for(writer.wait_room(), 30)  # 2 behind: room
+    writer.slice_changed(slices[2])
+    waiting = asyncio.ensure_future(writer.wait_room())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not waiting.done()  # 3 behind: the slicer waits
+    await writer.flush()
+    await asyncio.wait_for(waiting, 30)  # written: room again
+    assert [r["slice_id"] for r in stored(store)] == ["s0", "s1", "s2"]
+    writer.add_analytics([{"ex_id": "ex1"}] * 3)  # analytics records count too
+    waiting = asyncio.ensure_future(writer.wait_room())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    writer.close()  # a writer that stopped holds nothing back
+    await asyncio.wait_for(waiting, 30)
     store.close()
