@@ -25,7 +25,9 @@ from teraslice_k8s.runtime.state_writer import StateWriter, analytics_records
 from teraslice_k8s.runtime.status import first_line
 from teraslice_k8s.store.timestamps import utc_now
 
-log = logging.getLogger(__name__)
+#: The controller's parts log as the controller: one ``module`` in the logs for what the
+#: execution controller does, as before it was split into modules.
+log = logging.getLogger("teraslice_k8s.runtime.execution_controller")
 
 
 def human_duration(seconds: float) -> str:

@@ -22,7 +22,9 @@ from teraslice_k8s.runtime.analytics import ExecutionAnalytics
 from teraslice_k8s.runtime.scheduler import Scheduler
 from teraslice_k8s.store.base import Record, SliceFilter, Store
 
-log = logging.getLogger(__name__)
+#: The controller's parts log as the controller: one ``module`` in the logs for what the
+#: execution controller does, as before it was split into modules.
+log = logging.getLogger("teraslice_k8s.runtime.execution_controller")
 
 
 class ExecutionStatus:
