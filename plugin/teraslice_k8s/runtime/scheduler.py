@@ -6,9 +6,10 @@ state change of a slice is reported to a :class:`StateSink` (the buffered store 
 
 Rules:
 - Slices are dispatched FIFO to workers in the order they became available; a request with
-  ``request_worker`` waits for that worker. A worker may announce itself available more than
-  once (up to :data:`MAX_SLOTS` slices in flight): it then receives its next slice while it
-  still works on the current one, which hides the round trip for tiny slices.
+  ``request_worker`` waits for that worker. A worker may ask for several slices (up to
+  :data:`MAX_SLOTS` in flight): it then receives its next slices while it still works on the
+  current one, which hides the round trip; consecutive slices for one worker leave in one
+  message (docs/execution-lifecycle.md, "Dispatch").
 - A failed slice is re-queued (at the back) until it failed ``max_retries + 1`` times in total,
   then its state becomes ``error``. (Teraslice retries inside the worker; here any worker may
   take the retry.)
@@ -46,8 +47,9 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
 
 
-#: Most slices one worker may hold at once (the one it runs + the ones it prefetched).
-MAX_SLOTS = 2
+#: Most slices one worker may hold at once (the one it runs + the ones it prefetched); the
+#: worker decides how many it asks for (:mod:`teraslice_k8s.runtime.worker`), this bounds it.
+MAX_SLOTS = 32
 
 
 @dataclass(slots=True)
@@ -123,13 +125,17 @@ class Scheduler:
         self.counters.workers_joined += 1
         return False
 
-    def worker_available(self, worker_id: str) -> None:
-        """The worker has room for one more slice (ignored beyond :data:`MAX_SLOTS`)."""
+    def worker_available(self, worker_id: str, count: int = 1) -> None:
+        """The worker has room for ``count`` more slices (what would pass :data:`MAX_SLOTS`
+        is ignored)."""
         info = self.workers.get(worker_id)
-        if info is None or not info.online or info.free + len(info.current) >= MAX_SLOTS:
+        if info is None or not info.online:
             return
-        info.free += 1
-        self.available.append(worker_id)
+        count = min(count, MAX_SLOTS - info.free - len(info.current))
+        if count <= 0:
+            return
+        info.free += count
+        self.available.extend([worker_id] * count)
 
     def worker_disconnected(self, worker_id: str) -> list[Slice]:
         """Forget the worker's availability; re-queue (or fail) its in-flight slices."""

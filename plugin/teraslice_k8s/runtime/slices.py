@@ -9,12 +9,28 @@ timestamps and, once finished, ``record_count`` (extension: records the reader p
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from teraslice_k8s.store.timestamps import utc_now
+
+#: Random UUIDs drawn per ``os.urandom`` call (one system call per slice cost more than the
+#: rest of making the slice id).
+_IDS_PER_DRAW = 256
+_ids: list[str] = []
+
+
+def new_slice_id() -> str:
+    """A random (version 4) UUID string, like Teraslice's slice ids."""
+    if not _ids:
+        hx = os.urandom(16 * _IDS_PER_DRAW).hex()
+        _ids.extend(
+            f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+            for h in (hx[i : i + 32] for i in range(0, len(hx), 32))
+        )
+    return _ids.pop()
 
 
 class SliceState(StrEnum):
@@ -44,7 +60,7 @@ class Slice:
 
     @classmethod
     def new(cls, ex_id: str, slicer_id: int, slicer_order: int, request: dict[str, Any]) -> Slice:
-        return cls(str(uuid.uuid4()), slicer_id, slicer_order, request, ex_id)
+        return cls(new_slice_id(), slicer_id, slicer_order, request, ex_id)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Slice:

@@ -2,10 +2,11 @@
 
 The execution controller is the only writer of state records (workers report results over
 the websocket). Each change of a slice replaces its whole record, so the buffer keeps only the
-latest record per slice and one flush is one ``create_slices`` call (upsert by ``slice_id``)
-plus one ``add_analytics`` call. Store calls are blocking and run in a thread; a failed flush
-keeps the buffered records and is retried with backoff, and after ``max_failures`` consecutive
-failures :meth:`StateWriter.run` raises (the controller then fails the execution).
+changed slices and one flush is one ``create_slices`` call (upsert by ``slice_id``) of their
+records as they are at the flush, plus one ``add_analytics`` call. Store calls are blocking and
+run in a thread; a failed flush keeps the buffered records and is retried with backoff, and
+after ``max_failures`` consecutive failures :meth:`StateWriter.run` raises (the controller then
+fails the execution).
 """
 
 from __future__ import annotations
@@ -22,12 +23,26 @@ log = logging.getLogger(__name__)
 
 
 class StateWriter:
-    def __init__(self, store: Store, *, interval: float = 0.05, max_batch: int = 2000, max_failures: int = 8):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float = 0.05,
+        max_batch: int = 2000,
+        max_failures: int = 8,
+        max_backlog: int = 20_000,
+    ):
         self.store = store
         self.interval = interval
         self.max_batch = max_batch
         self.max_failures = max_failures
-        self._slices: dict[str, Record] = {}
+        #: Records waiting to be written above which :meth:`wait_room` holds back new slices.
+        self.max_backlog = max_backlog
+        self._room = asyncio.Event()
+        self._room.set()
+        #: Slices changed since the last flush (their record is built when it is written:
+        #: a slice usually changes two or three times between two flushes).
+        self._slices: dict[str, Slice] = {}
         self._analytics: list[Record] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -36,12 +51,27 @@ class StateWriter:
     # -- StateSink --
 
     def slice_changed(self, slice_: Slice) -> None:
-        self._slices[slice_.slice_id] = slice_.record()
+        self._slices[slice_.slice_id] = slice_
         if len(self._slices) >= self.max_batch:
             self._wake.set()
+        if len(self._slices) >= self.max_backlog:
+            self._room.clear()
 
     def add_analytics(self, records: list[Record]) -> None:
         self._analytics.extend(records)
+        if self.pending >= self.max_backlog:
+            self._room.clear()
+
+    def _check_room(self) -> None:
+        if self.pending < self.max_backlog or self._closed:
+            self._room.set()
+        else:
+            self._room.clear()
+
+    async def wait_room(self) -> None:
+        """Return once fewer than ``max_backlog`` records wait to be written (the slicer waits
+        here: a store slower than the workers must slow the slicing down, not fill memory)."""
+        await self._room.wait()
 
     @property
     def pending(self) -> int:
@@ -63,13 +93,16 @@ class StateWriter:
             slices, analytics = self._slices, self._analytics
             self._slices, self._analytics = {}, []
             try:
-                await asyncio.to_thread(self._write, list(slices.values()), analytics)
+                records = [s.record() for s in slices.values()]
+                await asyncio.to_thread(self._write, records, analytics)
             except BaseException:
                 # Newer changes of the same slices win over the failed batch.
                 slices.update(self._slices)
                 self._slices = slices
                 self._analytics = analytics + self._analytics
                 raise
+            finally:
+                self._check_room()
 
     async def run(self) -> None:
         """Flush every ``interval`` (or sooner when the buffer is large) until :meth:`close`."""
@@ -91,6 +124,7 @@ class StateWriter:
     def close(self) -> None:
         self._closed = True
         self._wake.set()
+        self._room.set()  # nothing waits for a writer that stopped
 
 
 def analytics_records(

@@ -6,7 +6,8 @@ Contract:
   succeeds within ``slicer_timeout``, initially or after a lost connection.
 - Per slice: reader fetch, then each processor in order; the result (records read, per-op
   ``time``/``size``/``memory`` analytics, the error stack on failure) goes back to the
-  controller and is re-sent after a reconnect until acknowledged.
+  controller and is re-sent after a reconnect until acknowledged. The worker holds a window of
+  slices and reports short slices' results in groups (docs/execution-lifecycle.md, "Dispatch").
 - SIGTERM/SIGINT: finish the current slice (up to ``shutdown_timeout``), report it, tell the
   controller it is leaving, run the operations' ``shutdown`` and exit 0.
 - A ``shutdown`` message from the controller (the execution is over) ends the worker (exit 0).
@@ -23,6 +24,7 @@ import secrets
 import string
 import time
 import traceback
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +49,11 @@ MAX_RECONNECT_DELAY = 5.0
 
 #: Seconds to open the websocket to the controller (TCP connect + handshake).
 OPEN_TIMEOUT = 10.0
+#: A worker reports results in groups of about this much work (short slices only: a slice of
+#: this length or more is reported on its own, and the worker holds at most the next one).
+GROUP_SECONDS = 0.002
+#: Most results in one group; the worker holds at most two groups (the controller's limit).
+MAX_GROUP = MAX_SLOTS // 2
 
 
 def make_worker_id(hostname: str) -> str:
@@ -86,10 +93,19 @@ class Worker:
         self.stopping = asyncio.Event()
         self.busy = False
         self.slices_done = 0
+        #: The session's task while it waits for a message (a shutdown request cancels that wait).
+        self._waiting: asyncio.Task[Any] | None = None
+        self._cancelled_for_stop = False
+        #: Moving average of the wall time of a slice (None before the first one).
+        self._slice_seconds: float | None = None
 
     def request_shutdown(self) -> None:
         log.info("worker %s received shutdown", self.worker_id)
         self.stopping.set()
+        if self._waiting is not None and not self._cancelled_for_stop:
+            # Idle, waiting for a message: stop waiting (the session then says it leaves).
+            self._cancelled_for_stop = True
+            self._waiting.cancel()
 
     async def run(self, *, handle_signals: bool = True) -> int:
         if handle_signals:
@@ -196,43 +212,88 @@ class Worker:
         return None
 
     async def _session(self, ws: ClientConnection) -> bool:
-        """One connection; True when the worker is done (shutdown), False to reconnect."""
+        """One connection; True when the worker is done (shutdown), False to reconnect.
+
+        The worker asks for a window of slices (:meth:`_window`: two groups, so the next group
+        is already here when one is done), runs what it holds in order and reports results in
+        groups (a group is sent when it is full or nothing more is held)."""
         await ws.send(encode({"type": "hello", "worker_id": self.worker_id, "ex_id": self.ex.get("ex_id")}))
-        for message in list(self.unacked.values()):
-            await ws.send(encode(message))
+        for unacked in list(self.unacked.values()):
+            await ws.send(encode({**unacked, "available": 0}))
         if self.stopping.is_set():
             await ws.send(encode({"type": "shutdown"}))
             return True
-        for _ in range(MAX_SLOTS):  # the second slot prefetches: no idle round trip per slice
-            await ws.send(encode({"type": "available"}))
-        stop_wait = asyncio.ensure_future(self.stopping.wait())
-        try:
-            while True:
-                recv = asyncio.ensure_future(ws.recv())
-                await asyncio.wait({recv, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-                if not recv.done():
-                    recv.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                        await recv
+        held: deque[dict[str, Any]] = deque()
+        results: list[dict[str, Any]] = []
+        #: Slices asked for and not received yet.
+        asked = self._window()
+        await ws.send(encode({"type": "available", "count": asked}))
+        while True:
+            if not held:
+                message = await self._receive(ws)
+                if message is None:  # stopping while waiting
                     await ws.send(encode({"type": "shutdown"}))
                     return True
-                message = decode(recv.result())
                 kind = message["type"]
-                if kind == "slice":
+                if kind in {"slice", "slices"}:
                     for slice_id in message.get("recorded") or ():
                         self.unacked.pop(str(slice_id), None)
-                    result = await self._run_slice(message["slice"])
-                    result["available"] = not self.stopping.is_set()
-                    self.unacked[result["slice_id"]] = result
-                    await ws.send(encode(result))
+                    new = [message["slice"]] if kind == "slice" else message["slices"]
+                    held.extend(new)
+                    asked = max(asked - len(new), 0)
                 elif kind == "recorded":
                     self.unacked.pop(str(message.get("slice_id")), None)
                 elif kind == "shutdown":
                     return True
                 elif kind == "loglevel":
                     set_level(str(message.get("level", "info")))
+                continue
+            result = await self._run_slice(held.popleft())
+            self.unacked[result["slice_id"]] = result
+            results.append(result)
+            stopping = self.stopping.is_set()
+            if stopping or not held or len(results) >= self._group():
+                more = 0 if stopping else max(self._window() - len(held) - asked, 0)
+                asked += more
+                if len(results) == 1:
+                    result["available"] = more
+                    await ws.send(encode(result))
+                else:
+                    await ws.send(encode({"type": "results", "results": results, "available": more}))
+                results = []
+                if stopping:
+                    await ws.send(encode({"type": "shutdown"}))
+                    return True
+
+    async def _receive(self, ws: ClientConnection) -> dict[str, Any] | None:
+        """The next message, or None when a shutdown is requested before one arrives
+        (:meth:`request_shutdown` cancels this wait: cancelling ``recv`` loses no message)."""
+        if self.stopping.is_set():
+            return None
+        task = asyncio.current_task()
+        self._waiting = task
+        try:
+            return decode(await ws.recv())
+        except asyncio.CancelledError:
+            if task is None or not self._cancelled_for_stop:
+                raise
+            self._cancelled_for_stop = False
+            task.uncancel()
+            return None
         finally:
-            stop_wait.cancel()
+            self._waiting = None
+
+    def _group(self) -> int:
+        """Results per group: enough slices for about :data:`GROUP_SECONDS` of work, at least
+        1 (slices of a few milliseconds or more go one by one, as in Teraslice), at most
+        :data:`MAX_GROUP`."""
+        if self._slice_seconds is None:
+            return 1
+        return max(1, min(MAX_GROUP, int(GROUP_SECONDS / max(self._slice_seconds, 1e-6))))
+
+    def _window(self) -> int:
+        """Slices to hold at once: two groups (the one running and the next)."""
+        return 2 * self._group()
 
     async def _run_slice(self, slice_msg: Mapping[str, Any]) -> dict[str, Any]:
         assert self.reader is not None
@@ -243,21 +304,20 @@ class Worker:
         records = 0
         error: str | None = None
         self.busy = True
+        start = time.perf_counter()
         try:
-            rss = _rss()
-            t0 = time.perf_counter()
+            rss, t0 = _rss(), start
             batch: Batch = await self.reader.fetch(request)
             records = len(batch)
-            t1 = time.perf_counter()
-            times.append(round((t1 - t0) * 1000))
-            sizes.append(len(batch))
-            memory.append(_rss() - rss)
-            for proc in self.processors:
-                rss, t0 = _rss(), time.perf_counter()
-                batch = await proc.process(batch, request)
-                times.append(round((time.perf_counter() - t0) * 1000))
+            for proc in (None, *self.processors):
+                if proc is not None:
+                    batch = await proc.process(batch, request)
+                # Each operation's end is the next one's start (one clock and rusage read each).
+                t1, rss1 = time.perf_counter(), _rss()
+                times.append(round((t1 - t0) * 1000))
                 sizes.append(len(batch))
-                memory.append(_rss() - rss)
+                memory.append(rss1 - rss)
+                t0, rss = t1, rss1
         except Exception as exc:
             error = traceback.format_exc()
             # One line naming the error; the traceback goes with it (text) or in "err" (json).
@@ -266,6 +326,9 @@ class Worker:
             )
         finally:
             self.busy = False
+        took = time.perf_counter() - start
+        avg = self._slice_seconds
+        self._slice_seconds = took if avg is None else 0.8 * avg + 0.2 * took
         self.slices_done += 1
         if self.metrics:
             self.metrics.slice_done(records, error is not None)

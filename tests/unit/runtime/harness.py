@@ -63,6 +63,25 @@ class Gate(Processor):
         return batch
 
 
+class GateAtOptions(OpOptions):
+    #: The request ``processed`` offsets of the slices to hold.
+    at: list[int] = []
+
+
+class GateAt(Processor):
+    """Holds the slices at ``at`` (request ``processed`` offsets) until the test opens
+    :attr:`Gate.gate`; ``Gate.entered`` is set when one is held. Other slices pass."""
+
+    Options: ClassVar[type[OpOptions]] = GateAtOptions
+    options: GateAtOptions
+
+    async def process(self, batch: Batch, request: SliceRequest) -> Batch:
+        if int(request.get("processed", -1)) in self.options.at:
+            Gate.entered.set()
+            await Gate.gate.wait()
+        return batch
+
+
 @dataclass
 class _EP:
     name: str
@@ -79,7 +98,7 @@ class _EP:
 @pytest.fixture
 def test_ops(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     real = registry._entry_points()
-    extra = {"fail_on": _EP("fail_on", FailOn), "gate": _EP("gate", Gate)}
+    extra = {"fail_on": _EP("fail_on", FailOn), "gate": _EP("gate", Gate), "gate_at": _EP("gate_at", GateAt)}
     monkeypatch.setattr(registry, "_entry_points", lambda: {**real, **extra})
     registry.get_operation.cache_clear()
     FailOn.tries = {}

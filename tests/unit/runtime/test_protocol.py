@@ -1,15 +1,18 @@
 """The controller/worker message codec (orjson, with :mod:`json` for what orjson refuses) and
-the fast ``utc_now`` (issue 13: both run for every slice) give what the standard library gave."""
+the fast ``utc_now`` and slice ids (issue 13: they run for every slice) give what the standard
+library gave."""
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 
 from teraslice_k8s.runtime.protocol import decode, encode
+from teraslice_k8s.runtime.slices import new_slice_id
 from teraslice_k8s.store.timestamps import format_timestamp, utc_now
 
 MESSAGES = [
@@ -34,6 +37,13 @@ MESSAGES = [
         "available": True,
     },
     {"type": "slice", "slice": {"request": {"big": 2**70, "neg": -(2**65)}}},  # beyond orjson
+    {"type": "available", "count": 32},
+    {"type": "slices", "slices": [{"slice_id": "a", "request": {}}, {"slice_id": "b", "request": {}}]},
+    {
+        "type": "results",
+        "results": [{"slice_id": "a", "records": 1, "analytics": None, "error": None}],
+        "available": 2,
+    },
 ]
 
 
@@ -64,3 +74,12 @@ def test_utc_now_is_the_formatted_current_time() -> None:
         after = format_timestamp(datetime.now(UTC))
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", now)
         assert before <= now <= after
+
+
+def test_slice_ids_are_distinct_random_uuids_across_draws() -> None:
+    ids = [new_slice_id() for _ in range(3 * 256 + 7)]  # more than one draw of random bytes
+    assert len(set(ids)) == len(ids)
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)

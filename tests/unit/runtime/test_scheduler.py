@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from teraslice_k8s.runtime.scheduler import Outcome, Scheduler
+from teraslice_k8s.runtime.scheduler import MAX_SLOTS, Outcome, Scheduler
 from teraslice_k8s.runtime.slices import Slice
 
 
@@ -46,19 +46,37 @@ def test_dispatch_pairs_slices_fifo_with_workers_in_availability_order() -> None
     assert s.assign() == []
 
 
-def test_worker_holds_at_most_two_slices() -> None:
+def test_worker_holds_at_most_max_slots_slices() -> None:
     s, _ = scheduler()
     join(s, "w1")
-    s.worker_available("w1")
-    s.worker_available("w1")  # a third slot: ignored
-    assert list(s.available) == ["w1", "w1"]
-    s.add_slices(make(3))
-    assert [(w, sl.slice_id) for w, sl in s.assign()] == [("w1", "s0"), ("w1", "s1")]
-    s.worker_available("w1")  # holds two already: ignored
+    s.worker_available("w1", MAX_SLOTS)  # one more than the bound: the excess is ignored
+    assert list(s.available) == ["w1"] * MAX_SLOTS
+    s.add_slices(make(MAX_SLOTS + 1))
+    assert [(w, sl.slice_id) for w, sl in s.assign()] == [("w1", f"s{i}") for i in range(MAX_SLOTS)]
+    s.worker_available("w1")  # holds MAX_SLOTS already: ignored
     assert s.assign() == []
     assert s.complete("w1", "s0", error=None) is Outcome.COMPLETED
+    s.worker_available("w1", 5)  # room for one only
+    assert [(w, sl.slice_id) for w, sl in s.assign()] == [("w1", f"s{MAX_SLOTS}")]
+    assert list(s.available) == []
+
+
+def test_a_count_of_slices_interleaves_with_other_workers_in_request_order() -> None:
+    s, _ = scheduler()
+    for w in ("w1", "w2"):
+        s.worker_connected(w)
+    s.worker_available("w1", 2)
+    s.worker_available("w2", 3)
     s.worker_available("w1")
-    assert [(w, sl.slice_id) for w, sl in s.assign()] == [("w1", "s2")]
+    s.add_slices(make(5))
+    assert [(w, sl.slice_id) for w, sl in s.assign()] == [
+        ("w1", "s0"),
+        ("w1", "s1"),
+        ("w2", "s2"),
+        ("w2", "s3"),
+        ("w2", "s4"),
+    ]
+    assert list(s.available) == ["w1"]
 
 
 def test_disconnect_requeues_every_slice_the_worker_held_in_order() -> None:
