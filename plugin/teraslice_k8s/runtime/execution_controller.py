@@ -240,7 +240,7 @@ class ExecutionController:
             self.settings.connectors,
             logger=log,
             set_metadata=self._set_metadata,
-            metrics=self.metrics,
+            metrics=self.dispatch.metrics,
         )
         reader = build_reader(self.ex, context)
         self.producer.slicers = reader.make_slicers(int(self.ex.get("slicers", 1)))
