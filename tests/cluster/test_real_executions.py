@@ -96,7 +96,13 @@ def test_a_generator_job_completes_with_exact_counts_and_its_objects_come_and_go
         {
             "name": "gen-noop",
             "workers": 2,
-            "operations": [{"_op": "data_generator", "size": 1000, "slice_size": 100}, {"_op": "noop"}],
+            # 100 ms per slice: slices of 2 ms or more go one at a time, so both workers get
+            # some (a worker takes a group of quick slices at once; docs/execution-lifecycle.md).
+            "operations": [
+                {"_op": "data_generator", "size": 1000, "slice_size": 100},
+                {"_op": "delay", "ms": 100},
+                {"_op": "noop"},
+            ],
         },
     )
     # While it runs: the controller Job, its Service and the worker Deployment (and their pods).

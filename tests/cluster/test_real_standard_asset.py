@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from support.k8s_real import REPO, Cluster, wait_until
-from support.k8s_stack import InProcessMaster, Stack, master_in_process, objects_left, stack
+from support.k8s_stack import InProcessMaster, Stack, assets_stack, master_in_process, objects_left
 from teraslice_k8s.cli.assets import build_bundle
 from teraslice_k8s.models.asset import asset_id
 from teraslice_k8s.runtime.operations.base import OpContext
@@ -69,16 +69,7 @@ def mount_path(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def s(k8s_cluster: Cluster, mount_path: str) -> Iterator[Stack]:
-    with (
-        k8s_cluster.namespace("ts-standard") as namespace,
-        stack(
-            k8s_cluster,
-            namespace,
-            shutdown_timeout=10_000,
-            assets_directory="${ASSETS_DIR}",
-            env_vars={"ASSETS_DIR": mount_path},
-        ) as st,
-    ):
+    with assets_stack(k8s_cluster, "ts-standard", mount_path) as st:
         yield st
 
 

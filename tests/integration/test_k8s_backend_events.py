@@ -14,6 +14,7 @@ import pytest
 
 from support.k8s_emulator import EmulatorThread
 from support.k8s_fixtures import EX_ID, JOB_ID, NAMESPACE, Events, make_execution
+from support.k8s_real import wait_until
 from teraslice_k8s.backend.base import BackendEvent, EventKind, PodWait, StartState
 from teraslice_k8s.kubernetes.backend import KubernetesBackend
 from teraslice_k8s.kubernetes.render import worker_execution
@@ -187,12 +188,17 @@ def test_job_failed_condition_fails_the_execution(
 def test_gone_when_every_object_of_the_execution_is_deleted(
     running: KubernetesBackend, emulator: EmulatorThread, events: Events
 ) -> None:
+    # The Job's ADDED reaches its cache through the watch: before the pod, so the pod brings one
+    # start state (with the Job's allocation time), not a second one when the Job arrives late.
+    wait_until(lambda: running.execution_ids() == {EX_ID}, 10, "the Job in the backend's cache")
     condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
     emulator.apply(
         "v1/pods", NAMESPACE, pod(WORKER_POD, "worker", {"phase": "Pending", "conditions": [condition]})
     )
     assert events.next().kind is EventKind.PENDING  # the pod cache has the pod
-    running.stop_execution(EX_ID)  # Job and Deployment gone; the pod stays (no GC in the emulator)
+    # The Job deleted, its Deployment and Service with it (the emulator's garbage collector);
+    # the pod, which no owner reference ties to them here, stays.
+    running.stop_execution(EX_ID)
     assert events.pending() == []
     assert running.execution_ids() == {EX_ID}
     emulator.remove("v1/pods", NAMESPACE, WORKER_POD)  # what the garbage collector would do

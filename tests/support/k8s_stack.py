@@ -197,6 +197,26 @@ def stack(cluster: Cluster, namespace: str, name: str = "ts-real", **teraslice: 
             s.api.close()
 
 
+@contextlib.contextmanager
+def assets_stack(cluster: Cluster, prefix: str, mount_path: str) -> Iterator[Stack]:
+    """A :func:`stack` in a fresh namespace for tests of assets: pods unpack assets into their
+    assets volume, mounted at ``mount_path`` (the master's ``assets_directory`` too). On the
+    process kubelet an in-container path reaches a volume only through the env values the
+    kubelet rewrites, so the worker config says ``assets_directory: ${ASSETS_DIR}`` and the
+    pods' ``env_vars`` set it to the mount path."""
+    with (
+        cluster.namespace(prefix) as namespace,
+        stack(
+            cluster,
+            namespace,
+            shutdown_timeout=10_000,
+            assets_directory="${ASSETS_DIR}",
+            env_vars={"ASSETS_DIR": mount_path},
+        ) as st,
+    ):
+        yield st
+
+
 @dataclass
 class InProcessMaster:
     service: MasterService
