@@ -42,7 +42,8 @@ from teraslice_k8s.models.config import (
     SysConfig,
     TerasliceConfig,
 )
-from teraslice_k8s.models.job import SECRET_ENV_TAKEN_MESSAGE, SLICER_PORT
+from teraslice_k8s.models.job import SECRET_ENV_TAKEN_MESSAGE
+from teraslice_k8s.models.job_fields import SLICER_PORT
 
 ManifestKind = Literal["job", "service", "deployment"]
 _COMPONENT: dict[ManifestKind, n.Component] = {

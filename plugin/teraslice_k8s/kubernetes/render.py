@@ -33,7 +33,8 @@ from teraslice_k8s.kubernetes.jsontext import parse, quote
 from teraslice_k8s.kubernetes.names import Names, cluster_selector, job_selector, resource_names, selector_for
 from teraslice_k8s.kubernetes.overrides import merge_pod_spec
 from teraslice_k8s.models.config import SysConfig
-from teraslice_k8s.models.job import OVERRIDES_DISABLED_MESSAGE, SLICER_PORT
+from teraslice_k8s.models.job import OVERRIDES_DISABLED_MESSAGE
+from teraslice_k8s.models.job_fields import SLICER_PORT
 
 __all__ = [
     "Names",
