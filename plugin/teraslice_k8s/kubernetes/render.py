@@ -28,12 +28,14 @@ from typing import Any
 from jinja2 import BaseLoader, Environment, PackageLoader, StrictUndefined, Template, TemplateNotFound
 
 from teraslice_k8s.errors import Problem, TerasliceError, ValidationError
-from teraslice_k8s.kubernetes.context import ManifestKind, OwnerRef, PodContext, RenderContext, build_context
+from teraslice_k8s.kubernetes.context import ManifestKind, OwnerRef, RenderContext, build_context
 from teraslice_k8s.kubernetes.jsontext import parse, quote
 from teraslice_k8s.kubernetes.names import Names, cluster_selector, job_selector, resource_names, selector_for
 from teraslice_k8s.kubernetes.overrides import merge_pod_spec
+from teraslice_k8s.kubernetes.pod_context import PodContext
 from teraslice_k8s.models.config import SysConfig
-from teraslice_k8s.models.job import OVERRIDES_DISABLED_MESSAGE, SLICER_PORT
+from teraslice_k8s.models.job import OVERRIDES_DISABLED_MESSAGE
+from teraslice_k8s.models.job_fields import SLICER_PORT
 
 __all__ = [
     "Names",

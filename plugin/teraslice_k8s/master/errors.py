@@ -3,7 +3,7 @@
 ``ApiError(status, message)`` becomes ``{"error": status, "message": message}`` with that
 HTTP status; ``problems`` (field-path messages of rejected input) is added to the body as
 ``"problems": [...]`` when present. Store, transition and validation errors raised by lower
-layers are mapped in :mod:`teraslice_k8s.master.app`.
+layers are mapped in :mod:`teraslice_k8s.master.error_handlers`.
 """
 
 from __future__ import annotations

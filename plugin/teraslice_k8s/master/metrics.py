@@ -1,4 +1,5 @@
-"""``GET /metrics`` of the master: Prometheus gauges read from the store at scrape time.
+"""``GET /metrics`` of the master (root only, :func:`install_metrics_route`): Prometheus gauges
+read from the store at scrape time.
 
 Exposed: ``teraslice_master_info`` (cluster name, clustering type, version),
 ``teraslice_master_executions{status}`` (living executions per status),
@@ -14,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from teraslice_k8s import TERASLICE_COMPAT_VERSION
+from teraslice_k8s.master.service_calls import call
 from teraslice_k8s.models.execution import LIVING_STATUSES
 from teraslice_k8s.store.base import ExFilter, JobFilter
 
@@ -75,3 +78,12 @@ def metrics_response(service: MasterService) -> Response:
     registry.register(_MasterCollector(service))
     ProcessCollector(registry=registry)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def install_metrics_route(app: FastAPI, service: MasterService) -> None:
+    """Add ``GET /metrics`` to ``app`` itself (root only, as in Teraslice)."""
+
+    @app.get("/metrics", summary="Prometheus metrics of the master")
+    async def metrics() -> Response:
+        response: Response = await call(metrics_response, service)
+        return response

@@ -11,7 +11,9 @@ Values are kept as posted except where Teraslice normalises them: durations
 booleans become strings (``1`` -> ``"1"``, ``true`` -> ``"true"``), so every label can be
 applied; other value types are refused. Where Teraslice lets a job through that Kubernetes
 would then reject, we refuse it up front (docs/compatibility.md): target keys/values,
-volume names and paths, external port names and numbers, env var names.
+volume names and paths, external port names and numbers (the field rules, in
+:mod:`~teraslice_k8s.models.job_fields`), env var names. Keys no schema declares are kept and
+reported (:mod:`~teraslice_k8s.models.unknown_keys`).
 
 :func:`apply_prom_metrics_port` is the submit-time Prometheus rule (adds the ``metrics``
 port to ``external_ports``).
@@ -19,34 +21,37 @@ port to ``external_ports``).
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
+from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_core import PydanticCustomError
 
 from teraslice_k8s.errors import Problem, ValidationError, join_path
 from teraslice_k8s.models.config import EnvName, SysConfig
-from teraslice_k8s.models.pod_override import override_problems
-from teraslice_k8s.models.schema import (
-    Duration,
-    Number,
-    is_dns_subdomain,
-    is_label_value,
-    is_port_name,
-    is_qualified_name,
-    problems_from_pydantic,
+from teraslice_k8s.models.job_fields import (
+    SLICER_PORT,
+    ApiConfig,
+    EnvValue,
+    ExternalPortEntry,
+    JobTarget,
+    JobVolume,
+    LabelKey,
+    LabelValue,
+    NonNegative,
+    Operation,
+    StrictModel,
 )
+from teraslice_k8s.models.pod_override import override_problems
+from teraslice_k8s.models.schema import Duration, problems_from_pydantic
+from teraslice_k8s.models.unknown_keys import OptionKeys, unknown_job_keys
 
-#: The execution controller's port; jobs may not expose it again.
-SLICER_PORT = 45680
-#: Volume names and mount paths Teraslice itself puts in every pod.
-RESERVED_VOLUME_NAMES = frozenset({"config", "ephemeral-volume"})
-RESERVED_MOUNT_PATHS = frozenset({"/app/config", "/ephemeral0"})
+# Re-exported only for runtime/operations/validation.py, which another branch was changing when
+# these moved: point that import at teraslice_k8s.models.unknown_keys, then drop these two lines.
+from teraslice_k8s.models.unknown_keys import UnknownKey as UnknownKey  # noqa: PLC0414
+from teraslice_k8s.models.unknown_keys import closest as closest  # noqa: PLC0414
 
 OVERRIDES_DISABLED_MESSAGE = (
     "The Teraslice master must set 'kubernetes_overrides_enabled: true' to use pod_spec_override in a job."
@@ -60,194 +65,11 @@ SECRET_ENV_TAKEN_MESSAGE = (
 OpValidator = Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]], list[Problem]]
 #: Keys the master sets on every job record: a posted value is replaced (and reported).
 MASTER_SET_KEYS = ("_context", "_created", "_updated")
+#: Top-level keys that are not job properties yet never reported as unknown.
+IGNORED_KEYS = frozenset({*MASTER_SET_KEYS, "job_id"})
 
 
-@dataclass(frozen=True, slots=True)
-class UnknownKey:
-    """A key no schema declares: kept (as Teraslice keeps it), reported as a warning, or as
-    a problem in strict mode. ``owner`` is ``"job"`` or the operation's name."""
-
-    path: str
-    key: str
-    owner: str
-    suggestion: str | None
-
-    @property
-    def what(self) -> str:
-        return "a job property" if self.owner == "job" else f"an option of {self.owner}"
-
-    @property
-    def hint(self) -> str:
-        return f' (did you mean "{self.suggestion}"?)' if self.suggestion else ""
-
-    def problem(self) -> Problem:
-        return Problem(self.path, f"is not {self.what}{self.hint}")
-
-    def warning(self) -> dict[str, Any]:
-        description = f'"{self.path}" is not {self.what}; it is kept but has no effect{self.hint}'
-        if self.owner == "job":
-            reason: dict[str, Any] = {"type": "jobProperty"}
-        else:
-            reason = {"type": "assetOperation", "_op": self.owner}
-        reason.update(kind="unknownKey", reason={"field": self.path, "description": description})
-        return {"type": "JobValidation", "reason": reason}
-
-
-def closest(key: str, known: Sequence[str]) -> str | None:
-    """The known name ``key`` most likely misspells (difflib), if any is close enough."""
-    found = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-    return found[0] if found else None
-
-
-#: Finds the unknown keys of ``operations`` and ``apis`` (the runtime's operation schemas).
-OptionKeys = Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]], list[UnknownKey]]
-
-
-def _fail(kind: str, message: str) -> PydanticCustomError:
-    return PydanticCustomError(kind, message)
-
-
-def _label_value(value: Any) -> str:
-    # Teraslice calls value.replace() and crashes on non-strings; we stringify scalars the
-    # way JavaScript's String() does and refuse the rest.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
-    if isinstance(value, str):
-        if not value:
-            raise _fail("label_value", "must not be empty")
-        return value
-    raise _fail("label_value", "must be a string, number or boolean")
-
-
-def _no_nul(value: str) -> str:
-    # A process environment cannot hold NUL: the pod (or local process) would fail to start.
-    if "\x00" in value:
-        raise _fail("env_value", "must not contain a NUL character")
-    return value
-
-
-def _non_empty_key(key: str) -> str:
-    if not key:
-        raise _fail("label_key", "label names must not be empty")
-    return key
-
-
-def _target_key(key: str) -> str:
-    if not is_qualified_name(key):
-        raise _fail(
-            "target_key", 'must be a valid label key (a qualified name such as "zone" or "example.com/zone")'
-        )
-    return key
-
-
-def _target_value(value: str) -> str:
-    if not value or not is_label_value(value):
-        raise _fail(
-            "target_value",
-            "must be a valid label value (1 to 63 letters, digits, '-', '_' or '.', "
-            "starting and ending with a letter or digit)",
-        )
-    return value
-
-
-def _claim_name(value: str) -> str:
-    if not is_dns_subdomain(value):
-        raise _fail(
-            "volume_name", "must be a valid PersistentVolumeClaim name (lowercase RFC 1123 subdomain)"
-        )
-    if value in RESERVED_VOLUME_NAMES:
-        raise _fail("volume_name", f'"{value}" is used by Teraslice itself')
-    return value
-
-
-def _mount_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise _fail("volume_path", "must be an absolute path")
-    if value.rstrip("/") in RESERVED_MOUNT_PATHS:
-        raise _fail("volume_path", f'"{value}" is used by Teraslice itself')
-    return value
-
-
-def _port_number(value: int) -> int:
-    if not 1 <= value <= 65535:
-        raise _fail("port", "must be a port number between 1 and 65535")
-    if value == SLICER_PORT:
-        raise _fail("port", f"{SLICER_PORT} is reserved for the execution controller")
-    return value
-
-
-def _port_name(value: str) -> str:
-    if not is_port_name(value):
-        raise _fail(
-            "port_name",
-            "must be a valid port name (at most 15 lowercase letters, digits and '-', with a letter)",
-        )
-    return value
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, frozen=True, extra="allow")
-
-
-PortNumber = Annotated[int, AfterValidator(_port_number)]
-
-
-class JobTarget(_Strict):
-    key: Annotated[str, AfterValidator(_target_key)]
-    value: Annotated[str, AfterValidator(_target_value)]
-    constraint: Literal["required", "preferred", "accepted"] = "required"
-
-
-class JobVolume(_Strict):
-    name: Annotated[str, AfterValidator(_claim_name)]
-    path: Annotated[str, AfterValidator(_mount_path)]
-
-
-class ExternalPort(_Strict):
-    name: Annotated[str, AfterValidator(_port_name)]
-    port: PortNumber
-
-
-def _external_port_kind(value: Any) -> str | None:
-    # Pick the union member up front: one message per entry instead of one per member.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return "<number>"
-    return "<object>" if isinstance(value, Mapping) else None
-
-
-ExternalPortEntry = Annotated[
-    Annotated[PortNumber, Tag("<number>")] | Annotated[ExternalPort, Tag("<object>")],
-    Discriminator(
-        _external_port_kind,
-        custom_error_type="external_port",
-        custom_error_message="must be a port number or an object {name, port}",
-    ),
-]
-
-
-class Operation(_Strict):
-    op: Annotated[str, Field(alias="_op", min_length=1)]
-
-
-class ApiConfig(_Strict):
-    """An ``apis`` entry's common keys (§2.3); its other keys are options of the operations
-    naming it in ``_api_name`` and are checked with their schemas."""
-
-    name: Annotated[str, Field(alias="_name", min_length=1)]
-    encoding: Literal["json", "raw"] = Field("json", alias="_encoding")
-    dead_letter_action: Annotated[str, Field(alias="_dead_letter_action", min_length=1)] = "throw"
-    connection: Annotated[str, Field(alias="_connection", min_length=1)] = "default"
-
-
-NonNegative = Annotated[Number, Field(ge=0)]
-LabelValue = Annotated[str, BeforeValidator(_label_value)]
-
-
-class JobModel(_Strict):
+class JobModel(StrictModel):
     """Teraslice's job schema for every cluster type (api-and-runtime.md §2.1)."""
 
     name: Annotated[str, Field(min_length=1)] = "Custom Job"
@@ -262,10 +84,10 @@ class JobModel(_Strict):
     autorecover: bool = False
     operations: list[Operation] = []
     apis: list[ApiConfig] = []
-    env_vars: dict[EnvName, Annotated[str, Field(min_length=1), AfterValidator(_no_nul)]] = {}
+    env_vars: dict[EnvName, EnvValue] = {}
     log_level: Literal["trace", "debug", "info", "warn", "error", "fatal"] | None = None
     stateful: bool = False
-    labels: dict[Annotated[str, AfterValidator(_non_empty_key)], LabelValue] | None = None
+    labels: dict[LabelKey, LabelValue] | None = None
 
 
 class KubernetesJobModel(JobModel):
@@ -414,18 +236,6 @@ def _duplicate_problems(job: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
-def unknown_job_keys(raw: Mapping[str, Any], kubernetes: bool) -> list[UnknownKey]:
-    """Top-level keys of ``raw`` the job schema of the cluster type does not declare."""
-    model_class = KubernetesJobModel if kubernetes else JobModel
-    known = list(model_class.model_fields)
-    ignored = {*MASTER_SET_KEYS, "job_id"}
-    return [
-        UnknownKey(key, key, "job", closest(key, known))
-        for key in raw
-        if isinstance(key, str) and key not in model_class.model_fields and key not in ignored
-    ]
-
-
 def _master_set_warning(key: str) -> dict[str, Any]:
     description = f'"{key}" is set by the master; the posted value is replaced'
     reason = {"type": "jobProperty", "kind": "ignored", "reason": {"field": key, "description": description}}
@@ -472,7 +282,7 @@ def validate_job(
         # One problem per field: the schema may already have named it (a missing ``_op``).
         reported = {problem.path for problem in problems}
         problems.extend(p for p in op_validator(operations, apis) if p.path not in reported)
-    unknown = unknown_job_keys(raw, kubernetes)
+    unknown = unknown_job_keys(raw, model_class.model_fields, IGNORED_KEYS)
     if option_keys is not None and lists_ok:
         unknown += option_keys(operations, apis)
     if strict:

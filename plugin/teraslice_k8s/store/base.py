@@ -101,7 +101,7 @@ class RecordsVersioned(Protocol):
     write by any process sharing the store, so a listing rendered while the value stayed the same
     (read before and after the render) is exactly what the store holds until it changes. The API
     keys its rendered listings by it (found with ``getattr``); a store without it gets listings
-    rendered per request (and job listings bounded by a TTL, see ``master.app``).
+    rendered per request (and job listings bounded by a TTL, see ``master.app_caches``).
     """
 
     def records_version(self) -> Hashable: ...

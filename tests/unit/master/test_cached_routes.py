@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from teraslice_k8s.master import app as app_module
-from teraslice_k8s.master.responses import RenderedCache
+from teraslice_k8s.master import app_caches
+from teraslice_k8s.master.responses import RenderedCache, render_json
 from teraslice_k8s.master.service import MasterService
 from teraslice_k8s.store.sqlite import SqliteStore
 
@@ -180,7 +181,7 @@ def test_cluster_state_bytes_are_the_rendered_state(client: ApiClient, backend: 
     backend.version = 5  # a re-render of the same state gives the same bytes
     second = client.get("/v1/cluster/state")
     assert first.content == second.content
-    assert first.content == app_module.render_json(node("w1"))
+    assert first.content == render_json(node("w1"))
     assert first.headers["content-type"] == "application/json"
 
 
@@ -190,7 +191,7 @@ def test_unversioned_cluster_state_is_never_older_than_the_ttl(
     # A backend without state_version (e.g. a plain Backend): only the TTL bounds staleness.
     # With a zero TTL no body is ever reused, so every request shows the state of that moment.
     monkeypatch.delattr(VersionedBackend, "state_version")
-    monkeypatch.setattr(app_module, "CLUSTER_STATE_TTL", 0.0)
+    monkeypatch.setattr(app_caches, "CLUSTER_STATE_TTL", 0.0)
     api = ApiClient(app_module.create_app(service))
     try:
         backend.state = node()
@@ -208,7 +209,7 @@ def test_job_listing_shows_another_writer_within_the_ttl(
 ) -> None:
     # Jobs written by another process on the same store (teraslice-k8s run) bump no generation
     # of this master: the TTL alone bounds how long they stay unseen (zero here: at once).
-    monkeypatch.setattr(app_module, "JOBS_TTL", 0.0)
+    monkeypatch.setattr(app_caches, "JOBS_TTL", 0.0)
     api = ApiClient(app_module.create_app(service))
     try:
         assert api.get("/v1/jobs").json() == []

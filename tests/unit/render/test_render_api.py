@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from teraslice_k8s.kubernetes import jsontext
 from teraslice_k8s.kubernetes import render as render_module
-from teraslice_k8s.kubernetes.context import build_context, encode_execution
+from teraslice_k8s.kubernetes.context import build_context
 from teraslice_k8s.kubernetes.jsontext import js_json_bytes, parse, quote
+from teraslice_k8s.kubernetes.pod_context import encode_execution
 from teraslice_k8s.kubernetes.render import (
     OwnerRef,
     RenderError,
