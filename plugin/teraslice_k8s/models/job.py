@@ -48,11 +48,6 @@ from teraslice_k8s.models.pod_override import override_problems
 from teraslice_k8s.models.schema import Duration, problems_from_pydantic
 from teraslice_k8s.models.unknown_keys import OptionKeys, unknown_job_keys
 
-# Re-exported only for runtime/operations/validation.py, which another branch was changing when
-# these moved: point that import at teraslice_k8s.models.unknown_keys, then drop these two lines.
-from teraslice_k8s.models.unknown_keys import UnknownKey as UnknownKey  # noqa: PLC0414
-from teraslice_k8s.models.unknown_keys import closest as closest  # noqa: PLC0414
-
 OVERRIDES_DISABLED_MESSAGE = (
     "The Teraslice master must set 'kubernetes_overrides_enabled: true' to use pod_spec_override in a job."
 )

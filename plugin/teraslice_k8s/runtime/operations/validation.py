@@ -26,8 +26,9 @@ import pydantic
 
 from teraslice_k8s.errors import Problem, join_path
 from teraslice_k8s.models.config import SysConfig
-from teraslice_k8s.models.job import UnknownKey, ValidatedJob, closest, validate_job
+from teraslice_k8s.models.job import ValidatedJob, validate_job
 from teraslice_k8s.models.schema import problems_from_pydantic
+from teraslice_k8s.models.unknown_keys import UnknownKey, closest
 from teraslice_k8s.runtime.operations.asset_ops import asset_operation
 from teraslice_k8s.runtime.operations.base import (
     Operation,
