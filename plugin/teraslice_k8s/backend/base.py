@@ -20,11 +20,9 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from teraslice_k8s.errors import TerasliceError
+from teraslice_k8s.models.job_fields import SLICER_PORT
 
 ScaleAction = Literal["add", "remove", "set"]
-
-#: Port the execution controller serves on (health, worker messaging, master commands).
-SLICER_PORT = 45680
 
 
 class BackendError(TerasliceError):

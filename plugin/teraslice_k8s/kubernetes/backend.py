@@ -37,7 +37,6 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 from teraslice_k8s.backend.base import (
-    SLICER_PORT,
     BackendError,
     BackendEvent,
     ControllerAddress,
@@ -75,6 +74,7 @@ from teraslice_k8s.kubernetes.render import (
 )
 from teraslice_k8s.kubernetes.state import CacheSettings, ObjectCache, PodAssetIds
 from teraslice_k8s.models.config import SysConfig
+from teraslice_k8s.models.job_fields import SLICER_PORT
 
 log = logging.getLogger(__name__)
 

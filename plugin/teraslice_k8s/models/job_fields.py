@@ -30,7 +30,8 @@ from teraslice_k8s.models.schema import (
     is_qualified_name,
 )
 
-#: The execution controller's port; jobs may not expose it again.
+#: The execution controller's port (health, worker messaging, master commands); jobs may not
+#: expose it again.
 SLICER_PORT = 45680
 #: Volume names and mount paths Teraslice itself puts in every pod.
 RESERVED_VOLUME_NAMES = frozenset({"config", "ephemeral-volume"})

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from teraslice_k8s.backend.base import SLICER_PORT
 from teraslice_k8s.errors import Problem, ValidationError
 from teraslice_k8s.models.config import SysConfig
+from teraslice_k8s.models.job_fields import SLICER_PORT
 
 #: Env overriding the port the execution controller listens on (local runs pick a free port).
 SLICER_PORT_ENV = "TERASLICE_SLICER_PORT"
