@@ -14,6 +14,7 @@ import pytest
 
 from support.k8s_emulator import EmulatorThread
 from support.k8s_fixtures import EX_ID, NAMESPACE, Events, make_execution
+from support.k8s_real import wait_until
 from teraslice_k8s.backend.base import BackendError, BackendEvent, EventKind
 from teraslice_k8s.kubernetes.api import KubeApi
 from teraslice_k8s.kubernetes.backend import KubernetesBackend
@@ -282,27 +283,71 @@ def failing_pod(name: str = f"{JOB_NAME}-abcde") -> dict[str, Any]:
     }
 
 
-def test_broken_watch_falls_back_to_polling(
+STATE_LOGGER = "teraslice_k8s.kubernetes.state"
+
+
+def state_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == STATE_LOGGER]
+
+
+def test_a_transiently_broken_watch_polls_briefly_then_watches_again(
     make_backend: Callable[..., KubernetesBackend],
     emulator: EmulatorThread,
     events: Events,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    emulator.fail("WATCH", "/pods$", 500, times=1000)
+    """A 5xx (the API server restarting, say) is not a reason to poll for a whole resync: the
+    cache polls for 2 x poll_delay, then doubles it while watching keeps failing, and watches
+    again as soon as it can."""
+    fault = emulator.fail("WATCH", "/pods$", 500, times=9)  # three watch requests, 3 attempts each
     backend = make_backend(cache=CacheSettings(resync=300.0, poll_delay=0.05, watch_timeout=5.0))
-    with caplog.at_level(logging.WARNING, logger="teraslice_k8s.kubernetes.state"):
+    with caplog.at_level(logging.INFO, logger=STATE_LOGGER):
         backend.start(events)
+        wait_until(
+            lambda: sum(m == "WATCH" and p == PODS for m, p in emulator.calls()) >= 10,
+            30,
+            "a watch request after the nine failed attempts",
+        )
+        assert fault.served == 9
+        emulator.clear_log()
         emulator.apply("v1/pods", NAMESPACE, failing_pod())
         event = events.next()
     assert event == BackendEvent(EX_ID, EventKind.CONTROLLER_FAILED, f"pod {JOB_NAME}-abcde: Evicted")
-    (message,) = [r.getMessage() for r in caplog.records if r.name == "teraslice_k8s.kubernetes.state"]
-    assert message == (
-        'watching Pod failed: watch pods in namespace "ts-dev1": HTTP 500 (injected fault 500); '
-        "polling every 0.05s for 300s"
-    )
+    failed = 'watching Pod failed: watch pods in namespace "ts-dev1": HTTP 500 (injected fault 500); '
+    assert [m for m in state_messages(caplog) if m.startswith("watching Pod")] == [
+        f"{failed}polling every 0.05s for 0.1s",
+        "watching Pod again",
+        f"{failed}polling every 0.05s for 0.2s",
+        "watching Pod again",
+        f"{failed}polling every 0.05s for 0.4s",
+        "watching Pod again",
+    ]
+    # Watching again: the pod came through the watch, not through a list.
+    assert [m for m, p in emulator.calls() if p == PODS] == []
+
+
+def test_a_refused_watch_polls_for_a_whole_resync(
+    make_backend: Callable[..., KubernetesBackend],
+    emulator: EmulatorThread,
+    events: Events,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Role without ``watch`` (403): watching again soon cannot help, so the cache polls for
+    ``resync`` before it tries again (Teraslice's seed Role works, with more API calls)."""
+    emulator.fail("WATCH", "/pods$", 403, times=1000)
+    backend = make_backend(cache=CacheSettings(resync=300.0, poll_delay=0.05, watch_timeout=5.0))
+    with caplog.at_level(logging.WARNING, logger=STATE_LOGGER):
+        backend.start(events)
+        emulator.apply("v1/pods", NAMESPACE, failing_pod())
+        event = events.next()
+        wait_until(lambda: sum(p == PODS for _, p in emulator.calls()) >= 12, 30, "ten polls")
+    assert event == BackendEvent(EX_ID, EventKind.CONTROLLER_FAILED, f"pod {JOB_NAME}-abcde: Evicted")
+    (message,) = state_messages(caplog)
+    assert message.startswith("watching Pod failed: forbidden: ")
+    assert message.endswith("; polling every 0.05s for 300s")
     pod_calls = [m for m, p in emulator.calls() if p == PODS]
-    assert pod_calls[:4] == ["GET", "WATCH", "WATCH", "WATCH"]  # one list, three watch attempts
-    assert set(pod_calls[4:]) == {"GET"}  # then lists only
+    assert pod_calls[:2] == ["GET", "WATCH"]  # one list, one watch: a 403 is not retried
+    assert set(pod_calls[2:]) == {"GET"}  # then lists only
 
 
 def test_expired_watch_relists(

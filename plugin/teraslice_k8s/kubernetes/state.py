@@ -11,8 +11,11 @@ each pod's ids, so a cluster state of 1,000 workers decodes only the pods it has
 memory with ONE list followed by ONE watch at a time, per kind, in a background thread: never a
 call per pod. It relists every ``resync`` seconds (catching anything a watch missed), relists at
 once when a watch reports 410 Gone, and when watching fails otherwise it falls back to polling
-(a list every ``poll_delay`` seconds, Teraslice's ``kubernetes_api_poll_delay``) for ``resync``
-seconds before it tries to watch again. Every change is reported to a callback as
+(a list every ``poll_delay`` seconds, Teraslice's ``kubernetes_api_poll_delay``): after a
+transient failure (the API server down or restarting, a 5xx, a broken stream) for a short,
+doubling while (``2 x poll_delay``, then 4x, ... at most :data:`WATCH_RETRY_MAX` seconds, and
+from the first again once a watch is established), after a refusal (403: a Role without
+``watch``) for ``resync`` seconds before it tries to watch again. Every change is reported to a callback as
 ``(kind, old, new)`` (``new is None`` for a deletion), and :attr:`ObjectCache.generation` counts
 the changes, so a reader can tell cheaply whether anything it derived (the cluster state) is
 still current.
@@ -31,10 +34,13 @@ from typing import Any
 import orjson
 
 from teraslice_k8s.kubernetes.api import Kind, KubeApi, WatchStream
-from teraslice_k8s.kubernetes.errors import Gone, KubeError
+from teraslice_k8s.kubernetes.errors import Gone, KubeError, Transient
 from teraslice_k8s.models.asset_versions import ASSET_ID
 
 log = logging.getLogger(__name__)
+
+#: Longest polling (seconds) before a watch that failed transiently is tried again.
+WATCH_RETRY_MAX = 30.0
 
 #: Label keys read from pods (Teraslice's names).
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -194,6 +200,8 @@ class ObjectCache:
         self._stream: WatchStream | None = None
         self._resource_version = ""
         self._generation = 0
+        #: A watch request of the current attempt was answered (its stream may break later).
+        self._established = False
 
     # ------------------------------------------------------------------------------ reading
 
@@ -261,6 +269,8 @@ class ObjectCache:
     def _observe(self) -> None:
         settings = self._settings
         watching = settings.watch
+        #: How long to poll before watching again; transient failures in a row.
+        poll_for, failures = settings.resync, 0
         while not self._stop.is_set():
             try:
                 self.relist()
@@ -269,9 +279,12 @@ class ObjectCache:
                 self._stop.wait(settings.poll_delay)
                 continue
             if not watching:
-                self._poll_until(time.monotonic() + settings.resync)
+                self._poll_until(time.monotonic() + poll_for)
                 watching = settings.watch
+                if watching and failures:
+                    log.info("watching %s again", self.kind.value)
                 continue
+            self._established = False
             try:
                 self._watch_until(time.monotonic() + settings.resync)
             except Gone:
@@ -279,12 +292,17 @@ class ObjectCache:
             except KubeError as e:
                 if self._stop.is_set():
                     return
+                if isinstance(e, Transient):
+                    failures = 1 if self._established else failures + 1
+                    poll_for = min(settings.resync, WATCH_RETRY_MAX, settings.poll_delay * 2**failures)
+                else:  # refused (e.g. 403: no watch verb): trying again soon cannot help
+                    failures, poll_for = 0, settings.resync
                 log.warning(
                     "watching %s failed: %s; polling every %gs for %gs",
                     self.kind.value,
                     e,
                     settings.poll_delay,
-                    settings.resync,
+                    poll_for,
                 )
                 watching = False
 
@@ -307,6 +325,7 @@ class ObjectCache:
                 min(self._settings.watch_timeout, remaining),
             )
             self._stream = stream
+            self._established = True
             if self._stop.is_set():  # stop() ran while the watch was being established
                 stream.close()
             try:
