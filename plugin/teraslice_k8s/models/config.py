@@ -8,10 +8,9 @@ section are kept (``model_extra``), as Teraslice passes them through.
 
 Environment references (ours; how the chart keeps secrets out of ConfigMaps): before
 validation, :func:`load_config` (and :func:`parse_config` when given ``environ``) replaces
-``${NAME}`` in every string value with the environment variable ``NAME`` (:func:`substitute_env`).
-``$${`` writes a literal ``${``. An unset variable, an unclosed ``${`` or an invalid name is a
-problem at the value's key path. The result is a string (no YAML re-parsing) and is not
-scanned again. ``teraslice.kubernetes_env_secret_refs`` (:class:`SecretKeyRef`) lists the
+``${NAME}`` in every string value with the environment variable ``NAME``
+(:func:`~teraslice_k8s.models.config_env.substitute_env`, which states the rules).
+``teraslice.kubernetes_env_secret_refs`` (:class:`SecretKeyRef`) lists the
 variables the master passes on to execution-controller and worker pods from Secrets.
 
 Defaults are Teraslice 3.18's schema defaults, with these differences (docs/compatibility.md):
@@ -49,12 +48,14 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
-from teraslice_k8s.errors import Problem, ValidationError, join_path
+from teraslice_k8s.errors import Problem, ValidationError
+from teraslice_k8s.models.config_env import ENV_NAME_RE, substitute_env
 from teraslice_k8s.models.schema import (
     Duration,
     Number,
     is_dns_label,
     is_dns_subdomain,
+    parse_byte_size,
     problems_from_pydantic,
 )
 
@@ -66,16 +67,11 @@ DEFAULT_CPU_EXECUTION_CONTROLLER = 0.5
 DEFAULT_MEMORY_EXECUTION_CONTROLLER = 512_000_000
 #: Env variables the pods get from Teraslice itself; users may not redefine them.
 RESERVED_ENV_NAMES = frozenset({"NODE_TYPE", "EX", "POD_IP"})
-#: Names the Kubernetes API accepts on every version we support (>= 1.25, before the
-#: relaxed-env-name feature gate).
-ENV_NAME_RE = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 
 KUBERNETES_MANAGERS = frozenset({"kubernetes", "kubernetesV2"})
 _INDEX_NAME_FORBIDDEN = re.compile(r'[\\/*?"<>|#]')
 #: A Secret data key (apimachinery ``IsConfigMapKey``).
 _SECRET_KEY_RE = re.compile(r"[-._a-zA-Z0-9]+\Z")
-#: ``$${`` (escape), ``${...}`` (reference) or a lone ``${`` (unclosed), leftmost first.
-_REFERENCE_RE = re.compile(r"(?P<escape>\$\$\{)|\$\{(?P<name>[^}]*)\}|(?P<open>\$\{)")
 
 
 def check_env_name(name: str) -> str:
@@ -91,52 +87,6 @@ def check_env_name(name: str) -> str:
 EnvName = Annotated[str, AfterValidator(check_env_name)]
 
 
-def _substitute_text(text: str, path: str, environ: Mapping[str, str], problems: list[Problem]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        if match.group("escape"):
-            return "${"
-        name = match.group("name")
-        if name is None:
-            problems.append(Problem(path, "unclosed ${: write ${NAME}, or $${ for a literal ${"))
-        elif not ENV_NAME_RE.match(name):
-            problems.append(
-                Problem(
-                    path, f"${{{name}}} does not name an environment variable; write $${{ for a literal ${{"
-                )
-            )
-        elif name not in environ:
-            problems.append(Problem(path, f"environment variable {name} is not set"))
-        else:
-            return environ[name]
-        return match.group(0)
-
-    return _REFERENCE_RE.sub(replace, text)
-
-
-def _substitute(value: Any, path: str, environ: Mapping[str, str], problems: list[Problem]) -> Any:
-    if isinstance(value, str):
-        return _substitute_text(value, path, environ, problems) if "${" in value else value
-    if isinstance(value, Mapping):
-        return {k: _substitute(v, join_path(path, str(k)), environ, problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, join_path(path, i), environ, problems) for i, v in enumerate(value)]
-    return value
-
-
-def substitute_env(data: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """A copy of ``data`` with ``${NAME}`` in every string value replaced by ``environ[NAME]``.
-
-    Keys are left alone; ``$${`` becomes a literal ``${``; substituted text is not scanned
-    again. Raises ``ValidationError`` listing every unset variable (``<key path>: environment
-    variable NAME is not set``), unclosed ``${`` and invalid name; values never appear in messages.
-    """
-    problems: list[Problem] = []
-    result = _substitute(data, "", environ, problems)
-    if problems:
-        raise ValidationError(problems, subject="config")
-    return result  # type: ignore[no-any-return]
-
-
 @lru_cache(maxsize=1)
 def _first_ipv4() -> str:
     # Teraslice's default `hostname`: the first non-internal IPv4. A UDP "connect" sends
@@ -147,19 +97,6 @@ def _first_ipv4() -> str:
             return str(sock.getsockname()[0])
     except OSError:
         return "127.0.0.1"
-
-
-_BYTE_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
-
-
-def parse_byte_size(value: int | str) -> int:
-    """``"100mb"``/``"512kb"``/``1048576`` -> bytes (the ``bytes`` package's units, as express)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?b?)\s*", str(value).lower())
-    if isinstance(value, bool) or not match or float(match.group(1)) <= 0:
-        raise ValueError('must be a positive size such as "100mb", "512kb" or a number of bytes')
-    return int(float(match.group(1)) * _BYTE_UNITS[match.group(2)])
 
 
 class _Section(BaseModel):
@@ -435,8 +372,8 @@ def parse_config(data: Mapping[str, Any] | None, environ: Mapping[str, str] | No
     """Validate ``data`` (the parsed YAML document) or raise ``ValidationError``.
 
     With ``environ``, ``${NAME}`` references are substituted from it first
-    (:func:`substitute_env`); without, ``data`` is taken as already resolved and a ``${...}``
-    stays literal (in-process configs, and tests of the chart's raw output).
+    (:func:`~teraslice_k8s.models.config_env.substitute_env`); without, ``data`` is taken as
+    already resolved and a ``${...}`` stays literal (in-process configs, and tests of the chart's raw output).
     """
     if data is None:
         data = {}

@@ -8,6 +8,8 @@ so every layer reports input errors the same way.
 
 Durations follow Teraslice/convict: an integer number of milliseconds or a string such as
 ``"1 minute"``, ``"30 seconds"``, ``"500ms"`` or ``"5000"``; they are normalised to int ms.
+Byte sizes (:func:`parse_byte_size`) follow express's ``bytes`` units: ``"100mb"``, ``"512kb"``
+or a positive number of bytes.
 """
 
 from __future__ import annotations
@@ -84,6 +86,19 @@ def _require_number(value: Any) -> Any:
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 #: A JSON number (int stays int so manifests print ``1`` not ``1.0``); booleans refused.
 Number = Annotated[int | float, BeforeValidator(_require_number)]
+
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def parse_byte_size(value: int | str) -> int:
+    """``"100mb"``/``"512kb"``/``1048576`` -> bytes (the ``bytes`` package's units, as express)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?b?)\s*", str(value).lower())
+    if isinstance(value, bool) or not match or float(match.group(1)) <= 0:
+        raise ValueError('must be a positive size such as "100mb", "512kb" or a number of bytes')
+    return int(float(match.group(1)) * _BYTE_UNITS[match.group(2)])
+
 
 _TYPE_MESSAGES = {
     "bool_type": "must be a boolean",

@@ -1,6 +1,7 @@
 """The Elasticsearch store: Teraslice's state indices, with Teraslice's ids, fields and mappings.
 
-Indices (created with explicit ``dynamic: false`` mappings on start when missing, idempotent):
+Indices (created on start when missing by :func:`~teraslice_k8s.store.es_indices.ensure_indices`,
+which waits for the cluster):
 ``<cluster>__jobs`` (id ``job_id``), ``<cluster>__ex`` (id ``ex_id``), ``<cluster>__state``
 (id ``slice_id``) and ``<cluster>__analytics`` (generated ids). Unlike Teraslice, state and
 analytics are single indices (no monthly ``-YYYY.MM`` rollover), so a slice is updated by id
@@ -35,8 +36,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from elastic_transport import ConnectionError as TransportConnectionError
-from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, TransportError
 
 from teraslice_k8s.store import es_schema as schema
@@ -55,6 +54,7 @@ from teraslice_k8s.store.base import (
     StoreError,
 )
 from teraslice_k8s.store.es_client import make_client
+from teraslice_k8s.store.es_indices import ensure_indices
 from teraslice_k8s.store.query import check_page, id_chunks
 from teraslice_k8s.store.timestamps import StoreClock
 
@@ -63,8 +63,6 @@ log = logging.getLogger(__name__)
 Refresh = Literal[True, "wait_for"]
 
 _CLUSTER_NAME = re.compile(r"[a-z0-9][a-z0-9_\-.]*")
-#: ``[Errno 111] Connection refused`` inside a connection error's nested text.
-_OS_ERROR = re.compile(r"\[Errno -?\d+\] [^)'\"]+")
 
 
 class ElasticsearchStore:
@@ -108,7 +106,12 @@ class ElasticsearchStore:
         self.analytics = schema.Index(
             f"{cluster_name}__analytics", "analytics", "_id", schema.ANALYTICS_FIELDS, "analytics"
         )
-        self._ensure_indices(index_settings or {}, startup_timeout)
+        ensure_indices(
+            self._client,
+            (self.jobs, self.executions, self.state, self.analytics),
+            index_settings or {},
+            startup_timeout,
+        )
 
     @property
     def index_names(self) -> tuple[str, ...]:
@@ -122,70 +125,6 @@ class ElasticsearchStore:
             yield
         except (ApiError, TransportError) as error:
             raise StoreError(f"Elasticsearch store {self.cluster_name}: {action} failed: {error}") from error
-
-    def _ensure_indices(
-        self, index_settings: Mapping[str, Mapping[str, int]], startup_timeout: float
-    ) -> None:
-        """Create the missing indices; while Elasticsearch is unreachable or answers 5xx, retry
-        every 2-4 s (Teraslice's jittered start-up delay) with one warning line per attempt,
-        and give up with a :class:`StoreError` once ``startup_timeout`` seconds have passed."""
-        started = time.monotonic()
-        deadline = started + startup_timeout
-        attempt = 0
-        for index in (self.jobs, self.executions, self.state, self.analytics):
-            settings = dict(index_settings.get(index.settings_key, {}))
-            index_body = {
-                "number_of_shards": settings.get("number_of_shards", 5),
-                "number_of_replicas": settings.get("number_of_replicas", 1),
-            }
-            mappings = {"dynamic": False, "properties": dict(index.fields)}
-            while True:
-                attempt += 1
-                try:
-                    if not self._client.indices.exists(index=index.name):
-                        self._client.indices.create(
-                            index=index.name, settings={"index": index_body}, mappings=mappings
-                        )
-                    break
-                except ApiError as error:
-                    if error.meta.status == 400 and error.error == "resource_already_exists_exception":
-                        break
-                    if error.meta.status < 500:
-                        raise StoreError(f"cannot create index {index.name}: {error}") from error
-                    failure: Exception = error
-                except (TransportConnectionError, ConnectionTimeout) as error:
-                    failure = error
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    what = (
-                        "create index" if isinstance(failure, ApiError) else "reach Elasticsearch to create"
-                    )
-                    raise StoreError(
-                        f"cannot {what} {index.name}: {self._describe(failure)} (gave up after "
-                        f"{time.monotonic() - started:.0f} s, {_attempts(attempt)}: "
-                        "teraslice.storage.startup_timeout)"
-                    ) from failure
-                log.warning(
-                    "Elasticsearch not ready for index %s (attempt %d, %s); retrying for up to %.0f s more",
-                    index.name,
-                    attempt,
-                    self._describe(failure),
-                    left,
-                )
-                time.sleep(min(random.uniform(2.0, 4.0), left))
-
-    def _describe(self, error: Exception) -> str:
-        """A start-up failure in one short line: the nodes and the OS error when there is one
-        (the client's text nests the whole urllib3 chain: 250 characters per line)."""
-        if isinstance(error, ApiError):
-            return _one_line(error)
-        found = next(filter(None, (_OS_ERROR.search(text) for text in _chain_texts(error))), None)
-        detail = found.group(0).strip() if found else _one_line(error)
-        try:
-            nodes = ", ".join(str(node.base_url) for node in self._client.transport.node_pool.all())
-        except AttributeError:  # not a client we can ask
-            return detail
-        return f"{nodes}: {detail}"
 
     def close(self) -> None:
         """Close the client if this store owns it (see ``close_client``; idempotent)."""
@@ -433,27 +372,3 @@ class ElasticsearchStore:
     def count_analytics(self, ex_id: str) -> int:
         self._refresh_index(self.analytics)
         return self._count(self.analytics, {"term": {"ex_id": ex_id}})
-
-
-def _one_line(error: Exception) -> str:
-    """An error as one short line: the client's messages can embed a whole urllib3 chain."""
-    text = " ".join(str(error).split())
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _chain_texts(error: BaseException) -> Iterator[str]:
-    """The texts of ``error``, the errors it wraps (``errors``) and its causes."""
-    seen: set[int] = set()
-    todo = [error]
-    while todo:
-        current = todo.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield str(current)
-        todo.extend(e for e in getattr(current, "errors", ()) if isinstance(e, BaseException))
-        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-
-
-def _attempts(count: int) -> str:
-    return f"{count} attempt" + ("s" if count > 1 else "")

@@ -1,6 +1,6 @@
 """The embedded store: one SQLite file shared safely by the master, controllers and workers.
 
-Concurrency model:
+Concurrency model (:mod:`teraslice_k8s.store.sqlite_connections` provides it):
 - WAL journal, so readers never block the (single) writer and vice versa; a busy timeout makes
   a writer wait for another process's write instead of failing.
 - Every write is one short ``BEGIN IMMEDIATE`` transaction: the write lock is taken before the
@@ -17,9 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +37,7 @@ from teraslice_k8s.store.base import (
     StoreError,
 )
 from teraslice_k8s.store.query import check_page
+from teraslice_k8s.store.sqlite_connections import SqliteConnections
 from teraslice_k8s.store.timestamps import StoreClock
 
 
@@ -63,88 +62,12 @@ class SqliteStore:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.path = Path(path)
-        self._synchronous = synchronous
-        self._busy_timeout = busy_timeout
         self._clock = StoreClock()
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        #: The thread each connection belongs to (by ``id(conn)``): a dead thread's connection
-        #: is closed when another is opened, so thread churn cannot pile connections up.
-        self._owners: dict[int, threading.Thread] = {}
-        self._closed = False
+        self._db = SqliteConnections(self.path, busy_timeout=busy_timeout, synchronous=synchronous)
         self._initialise()
 
-    # -- connections and transactions --
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot open SQLite store {self.path}: {error}") from error
-        return conn
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreError(f"SQLite store {self.path} is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        # A connection inherited through fork() must not be used by the child.
-        if conn is None or self._local.pid != os.getpid():
-            conn = self._connect()
-            self._local.conn, self._local.pid = conn, os.getpid()
-            with self._lock:
-                self._close_orphans()
-                self._connections.append(conn)
-                self._owners[id(conn)] = threading.current_thread()
-        return conn
-
-    def _close_orphans(self) -> None:
-        """Close the connections of threads that have ended (caller holds ``_lock``).
-
-        Worker-thread pools (the API's, anyio's) end idle threads and start new ones; without
-        this every new thread's connection stayed open for the life of the store: a file
-        descriptor trio (WAL) and up to a page cache each, the master's memory growth."""
-        alive = []
-        for conn in self._connections:
-            owner = self._owners.get(id(conn))
-            if owner is not None and not owner.is_alive():
-                del self._owners[id(conn)]
-                conn.close()
-            else:
-                alive.append(conn)
-        self._connections = alive
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as error:
-            raise StoreError(f"SQLite store {self.path}: {error}") from error
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction holding the write lock from its first statement."""
-        conn = self._conn()
-        with self._errors():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        with self._errors():
-            return self._conn().execute(sql, params).fetchall()
-
     def _initialise(self) -> None:
-        with self._write() as conn:
+        with self._db.write() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > schema.SCHEMA_VERSION:
                 raise StoreError(
@@ -160,11 +83,7 @@ class SqliteStore:
 
     def close(self) -> None:
         """Close every connection of this object (all threads); later calls raise StoreError."""
-        with self._lock:
-            self._closed = True
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
+        self._db.close()
 
     def __enter__(self) -> SqliteStore:
         return self
@@ -180,14 +99,14 @@ class SqliteStore:
         the transaction of every job and execution write, whatever process or connection makes
         it (the master, an execution controller, ``teraslice-k8s run``). One single-row read;
         in WAL mode it never waits for a writer."""
-        version: int = self._read("SELECT n FROM records_version WHERE id = 1", ())[0][0]
+        version: int = self._db.read("SELECT n FROM records_version WHERE id = 1", ())[0][0]
         return version
 
     # -- generic helpers --
 
     def _get(self, table: schema.Table, record_id: str) -> Record:
         fields, columns = zip(*table.columns.items(), strict=True)
-        rows = self._read(
+        rows = self._db.read(
             f"SELECT doc, {', '.join(columns)} FROM {table.name} WHERE {table.id_column} = ?", (record_id,)
         )
         if not rows:
@@ -202,7 +121,7 @@ class SqliteStore:
         order = schema.order_by(table, keys, params)
         fields, columns = zip(*table.columns.items(), strict=True)
         sql = f"SELECT doc, {', '.join(columns)} FROM {table.name}{clause}{order} LIMIT ? OFFSET ?"
-        rows = self._read(sql, [*params, page.size, page.from_])
+        rows = self._db.read(sql, [*params, page.size, page.from_])
         # One unreadable row (written around this store) is shown in a safe form, not a failed list.
         return [
             prepare.readable(row[0], table.kind, table.id_column, dict(zip(fields, row[1:], strict=True)))
@@ -224,12 +143,12 @@ class SqliteStore:
         order_params: list[Any] = []
         order = schema.order_by(table, keys, order_params)
         sql = f"SELECT {body} FROM {table.name} AS t{clause}{order} LIMIT ? OFFSET ?"
-        rows = self._read(sql, [*body_params, *params, *order_params, page.size, page.from_])
+        rows = self._db.read(sql, [*body_params, *params, *order_params, page.size, page.from_])
         return "[" + ",".join(row[0] for row in rows) + "]"
 
     def _count(self, table: str, where: tuple[str, list[Any]]) -> int:
         clause, params = where
-        count: int = self._read(f"SELECT count(*) FROM {table}{clause}", params)[0][0]
+        count: int = self._db.read(f"SELECT count(*) FROM {table}{clause}", params)[0][0]
         return count
 
     def _modify(
@@ -240,7 +159,7 @@ class SqliteStore:
         row: Callable[[Record], tuple[Any, ...]],
     ) -> Record:
         """Read-check-write of one record inside one write transaction."""
-        with self._write() as conn:
+        with self._db.write() as conn:
             found = conn.execute(
                 f"SELECT doc FROM {table.name} WHERE {table.id_column} = ?", (record_id,)
             ).fetchone()
@@ -253,7 +172,7 @@ class SqliteStore:
 
     def _insert(self, table: schema.Table, record: Record, row: tuple[Any, ...]) -> Record:
         try:
-            with self._write() as conn:
+            with self._db.write() as conn:
                 conn.execute(f"INSERT INTO {table.name} VALUES ({schema.placeholders(row)})", row)
         except StoreError as error:
             if isinstance(error.__cause__, sqlite3.IntegrityError):
@@ -341,7 +260,7 @@ class SqliteStore:
         if not unique:
             return {}
         fields, columns = zip(*schema.EXECUTIONS.columns.items(), strict=True)
-        rows = self._read(
+        rows = self._db.read(
             f"SELECT e.doc, {', '.join('e.' + c for c in columns)} FROM json_each(?) AS j "
             "JOIN executions AS e ON e.ex_id = (SELECT x.ex_id FROM executions AS x "
             "WHERE x.job_id = j.value ORDER BY x.created DESC, x.ex_id DESC LIMIT 1)",
@@ -358,7 +277,7 @@ class SqliteStore:
     def create_slices(self, records: Sequence[Record]) -> None:
         rows = [schema.slice_row(r) for r in prepare.new_slices(records)]
         if rows:
-            with self._write() as conn:
+            with self._db.write() as conn:
                 conn.executemany(f"REPLACE INTO slices VALUES ({schema.placeholders(rows[0])})", rows)
 
     def update_slice(self, slice_id: str, fields: Mapping[str, Any]) -> None:
@@ -374,7 +293,7 @@ class SqliteStore:
             if field in changes:
                 sets.append(f"{column} = ?")
                 params.append(changes[field])
-        with self._write() as conn:
+        with self._db.write() as conn:
             cursor = conn.execute(
                 f"UPDATE slices SET {', '.join(sets)} WHERE slice_id = ?", [*params, slice_id]
             )
@@ -392,7 +311,7 @@ class SqliteStore:
     def add_analytics(self, records: Sequence[Record]) -> None:
         rows = [(r["ex_id"], schema.dumps(r)) for r in prepare.new_analytics(records)]
         if rows:
-            with self._write() as conn:
+            with self._db.write() as conn:
                 conn.executemany("INSERT INTO analytics (ex_id, doc) VALUES (?, ?)", rows)
 
     def count_analytics(self, ex_id: str) -> int:

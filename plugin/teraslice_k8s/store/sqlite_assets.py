@@ -3,7 +3,8 @@
 The row keeps the record as JSON (``doc``, without the zip) and the zip's base64 text in
 ``blob``; ``name``, ``version`` and ``created`` are columns so listings and resolution read
 through an index. Same concurrency model as :mod:`teraslice_k8s.store.sqlite` (WAL, one
-connection per thread, short ``BEGIN IMMEDIATE`` writes), on its own connections.
+connection per thread, short ``BEGIN IMMEDIATE`` writes; both use
+:mod:`teraslice_k8s.store.sqlite_connections`), on its own connections.
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from teraslice_k8s.store.assets import ASSET_KIND, DEFAULT_ASSET_PAGE
 from teraslice_k8s.store.base import Page, Record, RecordExists, RecordNotFound, StoreError
 from teraslice_k8s.store.query import check_page
+from teraslice_k8s.store.sqlite_connections import SqliteConnections
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets (
@@ -40,53 +40,15 @@ class SqliteAssetIndex:
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self._busy_timeout = busy_timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        with self._write() as conn:
+        self._db = SqliteConnections(self.path, busy_timeout=busy_timeout, label="assets")
+        with self._db.write() as conn:
             for statement in SCHEMA.split(";"):
                 conn.execute(statement)
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
-            try:
-                conn = sqlite3.connect(
-                    self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
-                )
-                conn.execute("PRAGMA journal_mode=WAL")
-            except sqlite3.Error as error:
-                raise StoreError(f"cannot open SQLite store {self.path}: {error}") from error
-            self._local.conn, self._local.pid = conn, os.getpid()
-            with self._lock:
-                self._connections.append(conn)
-        return conn
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as error:
-            raise StoreError(f"SQLite store {self.path} (assets): {error}") from error
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        with self._errors():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
     def create(self, record: Record) -> None:
         doc = {k: v for k, v in record.items() if k != "blob"}
         try:
-            with self._write() as conn:
+            with self._db.write() as conn:
                 conn.execute(
                     "INSERT INTO assets (id, name, version, created, doc, blob) VALUES (?, ?, ?, ?, ?, ?)",
                     (
@@ -104,8 +66,8 @@ class SqliteAssetIndex:
             raise
 
     def get(self, asset_id: str, *, with_blob: bool = False) -> Record:
-        with self._errors():
-            row = self._conn().execute("SELECT doc, blob FROM assets WHERE id = ?", (asset_id,)).fetchone()
+        with self._db.errors():
+            row = self._db.conn().execute("SELECT doc, blob FROM assets WHERE id = ?", (asset_id,)).fetchone()
         if row is None:
             raise RecordNotFound(ASSET_KIND, asset_id)
         record: Record = json.loads(row[0])
@@ -115,8 +77,8 @@ class SqliteAssetIndex:
 
     def count(self, fields: Mapping[str, Any]) -> int:
         where, params = self._where(fields)
-        with self._errors():
-            return int(self._conn().execute(f"SELECT COUNT(*) FROM assets{where}", params).fetchone()[0])
+        with self._db.errors():
+            return int(self._db.conn().execute(f"SELECT COUNT(*) FROM assets{where}", params).fetchone()[0])
 
     @staticmethod
     def _where(fields: Mapping[str, Any]) -> tuple[str, list[Any]]:
@@ -145,17 +107,14 @@ class SqliteAssetIndex:
             order.append(f"{column} {direction} NULLS LAST")
         order.append(f"id {'DESC' if keys[0].descending else 'ASC'}")
         sql = f"SELECT doc FROM assets{where} ORDER BY {', '.join(order)} LIMIT ? OFFSET ?"
-        with self._errors():
-            rows = self._conn().execute(sql, [*params, page.size, page.from_]).fetchall()
+        with self._db.errors():
+            rows = self._db.conn().execute(sql, [*params, page.size, page.from_]).fetchall()
         return [json.loads(row[0]) for row in rows]
 
     def delete(self, asset_id: str) -> bool:
-        with self._write() as conn:
+        with self._db.write() as conn:
             return conn.execute("DELETE FROM assets WHERE id = ?", (asset_id,)).rowcount > 0
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        """Close every connection (all threads); later calls raise StoreError."""
+        self._db.close()

@@ -12,7 +12,7 @@ import pytest
 from es_emulator import running_emulator
 
 from teraslice_k8s.models.config import parse_config
-from teraslice_k8s.store import elasticsearch as es_store
+from teraslice_k8s.store import es_indices
 from teraslice_k8s.store.base import StoreError
 from teraslice_k8s.store.elasticsearch import ElasticsearchStore
 from teraslice_k8s.store.es_client import make_client
@@ -41,8 +41,8 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(es_store, "time", types.SimpleNamespace(monotonic=fake.monotonic, sleep=fake.sleep))
-    monkeypatch.setattr(es_store.random, "uniform", lambda low, high: 3.0)
+    monkeypatch.setattr(es_indices, "time", types.SimpleNamespace(monotonic=fake.monotonic, sleep=fake.sleep))
+    monkeypatch.setattr(es_indices.random, "uniform", lambda low, high: 3.0)
     return fake
 
 

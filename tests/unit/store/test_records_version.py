@@ -168,7 +168,7 @@ def test_latest_executions_equal_the_per_job_lookups_on_random_data(tmp_path: Pa
         for j in jobs:
             store.create_job(j)
         # Written as rows, so the random (tied) timestamps are kept as they are.
-        with store._write() as conn:
+        with store._db.write() as conn:
             conn.executemany(
                 "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [sqlite_schema.ex_row(ex) for ex in executions],
@@ -203,9 +203,9 @@ def test_latest_executions_is_one_indexed_query(store: SqliteStore) -> None:
         store.create_job(job(job_id))
         store.create_execution(execution(f"ex-{job_id}", job_id))
     statements: list[str] = []
-    store._conn().set_trace_callback(statements.append)
+    store._db.conn().set_trace_callback(statements.append)
     found = store.latest_executions(job_ids)
-    store._conn().set_trace_callback(None)
+    store._db.conn().set_trace_callback(None)
     assert sorted(found) == job_ids[:3]
     assert len(statements) == 1
     conn = sqlite3.connect(store.path)

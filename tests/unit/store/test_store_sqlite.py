@@ -43,7 +43,7 @@ def test_frequent_queries_read_through_indexes(store: SqliteStore) -> None:
     """The queries behind GET /v1/jobs, the execution lookups and the slice counts must not
     scan or sort a table: they have to stay fast with 10,000 jobs and millions of slices."""
     statements: list[str] = []
-    store._conn().set_trace_callback(statements.append)
+    store._db.conn().set_trace_callback(statements.append)
     store.list_jobs()
     store.list_jobs(JobFilter(active=True), Page(sort="_created:asc"))
     store.count_jobs()
@@ -53,7 +53,7 @@ def test_frequent_queries_read_through_indexes(store: SqliteStore) -> None:
     store.list_slices(
         SliceFilter(ex_id="e", slicer_id=0, exclude_states=["completed"]), Page(sort="slicer_order:desc")
     )
-    store._conn().set_trace_callback(None)
+    store._db.conn().set_trace_callback(None)
     conn = sqlite3.connect(store.path)
     plans = [" | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)) for sql in statements]
     conn.close()
@@ -99,10 +99,10 @@ def test_status_listings_read_through_the_status_index(store: SqliteStore, analy
     conn.close()
     living = ExFilter(statuses=tuple(RUNNING))
     statements: list[str] = []
-    store._conn().set_trace_callback(statements.append)
+    store._db.conn().set_trace_callback(statements.append)
     found = store.list_executions(living, Page(size=10_000, sort="_created:asc"))
     counted = store.count_executions(ExFilter(statuses=("running",)))
-    store._conn().set_trace_callback(None)
+    store._db.conn().set_trace_callback(None)
     assert [r["ex_id"] for r in found] == ["ex-000", "ex-100", "ex-200"]  # ex-300 is deleted
     assert counted == 3
     conn = sqlite3.connect(store.path)
