@@ -51,6 +51,7 @@ from pydantic import ValidationError as PydanticValidationError
 from teraslice_k8s.errors import Problem, ValidationError
 from teraslice_k8s.models.config_env import ENV_NAME_RE, substitute_env
 from teraslice_k8s.models.schema import (
+    ConfigSection,
     Duration,
     Number,
     is_dns_label,
@@ -58,6 +59,7 @@ from teraslice_k8s.models.schema import (
     parse_byte_size,
     problems_from_pydantic,
 )
+from teraslice_k8s.models.terafoundation import TerafoundationConfig
 
 #: Image of the execution controller and worker pods unless config or job say otherwise.
 #: ``charts/teraslice`` mirrors this value; keep them in step.
@@ -99,11 +101,7 @@ def _first_ipv4() -> str:
         return "127.0.0.1"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(strict=True, frozen=True, extra="allow")
-
-
-class Target(_Section):
+class Target(ConfigSection):
     """A ``{key, value}`` node-label target (``execution_controller_targets``)."""
 
     key: Annotated[str, Field(min_length=1)]
@@ -139,16 +137,16 @@ class SecretKeyRef(BaseModel):
         return value
 
 
-class StateConfig(_Section):
+class StateConfig(ConfigSection):
     connection: str = "default"
 
 
-class IndexRollover(_Section):
+class IndexRollover(ConfigSection):
     state: Literal["daily", "monthly", "yearly"] = "monthly"
     analytics: Literal["daily", "monthly", "yearly"] = "monthly"
 
 
-class StorageConfig(_Section):
+class StorageConfig(ConfigSection):
     """Ours: where the master keeps jobs, executions and slice state.
 
     ``type`` defaults to ``sqlite`` for local clusters and ``elasticsearch`` otherwise;
@@ -168,7 +166,7 @@ def _default_index_settings() -> dict[str, dict[str, int]]:
     return {name: {"number_of_shards": 5, "number_of_replicas": 1} for name in names}
 
 
-class TerasliceConfig(_Section):
+class TerasliceConfig(ConfigSection):
     """The ``teraslice:`` section (Teraslice 3.18 schema plus ``storage``)."""
 
     name: str = "teracluster"
@@ -317,51 +315,7 @@ class TerasliceConfig(_Section):
         return int(first), int(last)
 
 
-class ConnectionConfig(_Section):
-    """One terafoundation connection; client-specific fields are kept as extras."""
-
-    node: str | list[str] | None = None
-    username: str | None = None
-    password: str | None = Field(default=None, repr=False)  # keep secrets out of logged reprs
-
-
-#: Connector types that reach Elasticsearch, in lookup order. Teraslice names the connector
-#: ``elasticsearch-next``; the Kubernetes clustering document spells it ``elasticsearch_next``
-#: ("terafoundation.connectors.elasticsearch_next.default.node"), so both are accepted.
-ELASTICSEARCH_CONNECTOR_TYPES: tuple[str, ...] = ("elasticsearch-next", "elasticsearch_next", "elasticsearch")
-
-
-class TerafoundationConfig(_Section):
-    """The ``terafoundation:`` section."""
-
-    connectors: dict[str, dict[str, ConnectionConfig]] = {}
-    log_level: str | list[dict[str, str]] = "info"
-    logging: list[str] = ["console"]
-    log_path: str = Field(default_factory=lambda: str(Path.cwd()))
-    workers: Annotated[int, Field(ge=0)] = Field(default_factory=lambda: os.cpu_count() or 1)
-    prom_metrics_enabled: bool = False
-    prom_metrics_port: Annotated[int, Field(ge=1, le=65535)] = 3333
-    prom_metrics_add_default: bool = True
-    prom_metrics_display_url: str = ""
-    #: Ours: ``text`` lines or ``json`` (bunyan records, Teraslice's format) for every process;
-    #: ``--log-format`` and ``$TERASLICE_LOG_FORMAT`` override it.
-    log_format: Literal["text", "json"] = "text"
-
-    def connection(
-        self, name: str, types: tuple[str, ...] = ELASTICSEARCH_CONNECTOR_TYPES
-    ) -> ConnectionConfig | None:
-        """The first connection called ``name`` among connector ``types`` (in that order)."""
-        found = self.connection_type(name, types)
-        return None if found is None else self.connectors[found][name]
-
-    def connection_type(
-        self, name: str, types: tuple[str, ...] = ELASTICSEARCH_CONNECTOR_TYPES
-    ) -> str | None:
-        """The first of ``types`` that has a connection called ``name``, or None."""
-        return next((kind for kind in types if name in self.connectors.get(kind, {})), None)
-
-
-class SysConfig(_Section):
+class SysConfig(ConfigSection):
     """The whole config file. Build it with :func:`parse_config` / :func:`load_config`."""
 
     teraslice: TerasliceConfig = TerasliceConfig()

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
@@ -226,3 +226,10 @@ def is_port_name(value: str) -> bool:
         and "--" not in value
         and any(c.isalpha() for c in value)
     )
+
+
+class ConfigSection(BaseModel):
+    """A section of the cluster config: strict types, frozen, unknown keys kept
+    (``model_extra``), as Teraslice passes them through."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="allow")

@@ -16,7 +16,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from teraslice_k8s.models.config import ELASTICSEARCH_CONNECTOR_TYPES
+from teraslice_k8s.models.terafoundation import ELASTICSEARCH_CONNECTOR_TYPES
 from teraslice_k8s.store.es_client import connector_client
 
 ES_CONNECTOR_TYPES = ELASTICSEARCH_CONNECTOR_TYPES
