@@ -35,6 +35,7 @@ from teraslice_k8s.backend.base import BackendEvent, PodWait, StartState
 from teraslice_k8s.master.settings import MasterSettings
 from teraslice_k8s.models.execution import LIVING_STATUSES, ExStatus
 from teraslice_k8s.store.base import ExFilter, Page, Record, RecordNotFound, Store
+from teraslice_k8s.store.timestamps import parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +61,6 @@ def _controller_waits(state: StartState | None) -> list[PodWait]:
 
 def _worker_waits(state: StartState | None) -> list[PodWait]:
     return [w for w in (state.waiting if state else ()) if w.role == "worker"]
-
-
-def _parse_ts(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 @dataclass(slots=True)
@@ -134,7 +126,7 @@ class PendingWatch:
             if start is None:
                 since = state.allocated_at
                 if since is None and status in _NOT_STARTED:
-                    since = _parse_ts(execution.get("_updated"))
+                    since = parse_timestamp(execution.get("_updated"))
                 since = min(since or now, now)
                 if status not in _NOT_STARTED and now >= since + self.timeout:
                     return  # its start window is over: losing workers now is the controller's
@@ -193,7 +185,7 @@ class PendingWatch:
             for execution in initializing:
                 ex_id = execution["ex_id"]
                 if ex_id not in self._tracked and ex_id not in self._done:
-                    since = _parse_ts(execution.get("_updated")) or now
+                    since = parse_timestamp(execution.get("_updated")) or now
                     self._tracked[ex_id] = _Start(min(since, now))
 
     def _verdict(self, execution: Record, start: _Start) -> str | None:

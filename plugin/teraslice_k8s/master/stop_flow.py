@@ -27,19 +27,11 @@ from teraslice_k8s.master.allocator import Allocator
 from teraslice_k8s.master.settings import MasterSettings
 from teraslice_k8s.models.execution import ExStatus, InvalidTransition, is_terminal
 from teraslice_k8s.store.base import ExFilter, Page, Record, RecordNotFound, Store
+from teraslice_k8s.store.timestamps import parse_timestamp
 
 # The stop flow logs under the lifecycle's logger, as it did before it had a module of its own:
 # its lines are part of the lifecycle's story, and level settings and log readers match that name.
 log = logging.getLogger("teraslice_k8s.master.lifecycle")
-
-
-def _parse_ts(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class StopFlow:
@@ -219,7 +211,7 @@ class StopFlow:
         )
         reaped = []
         for execution in stuck:
-            updated = _parse_ts(execution.get("_updated"))
+            updated = parse_timestamp(execution.get("_updated"))
             if updated is not None and updated > limit:
                 continue
             ex_id = execution["ex_id"]

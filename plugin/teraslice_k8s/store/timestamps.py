@@ -17,6 +17,17 @@ def format_timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def parse_timestamp(value: object) -> datetime | None:
+    """The aware datetime of a record timestamp (any ISO-8601 text, ``Z`` included); None for
+    anything else (a missing or unreadable ``_updated`` is not an error to the caller)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 #: (second since the epoch, its "YYYY-MM-DDTHH:MM:SS." text): ``utc_now`` formats a second once.
 _second_text: tuple[int, str] = (-1, "")
 
