@@ -56,5 +56,4 @@ def add_ex_routes(api: APIRouter, service: MasterService, caches: AppCaches) -> 
 
     @api.post("/ex/{ex_id}/_recover", summary="Recover an execution with its own config")
     async def recover_ex(ex_id: str, request: Request) -> Any:
-        q = request.query_params
-        return await json_call(service.recover_execution, ex_id, q.get("cleanup_type", q.get("cleanup")))
+        return await json_call(service.recover_execution, ex_id, params.cleanup_type(request.query_params))

@@ -110,8 +110,7 @@ def add_job_routes(api: APIRouter, service: MasterService, caches: AppCaches) ->
 
     @api.post("/jobs/{job_id}/_recover", summary="Recover the latest execution of a job")
     async def recover_job(job_id: str, request: Request) -> Any:
-        q = request.query_params
-        return await json_call(service.recover_job, job_id, q.get("cleanup_type", q.get("cleanup")))
+        return await json_call(service.recover_job, job_id, params.cleanup_type(request.query_params))
 
     @api.post("/jobs/{job_id}/_active", summary="Mark a job active")
     async def job_active(job_id: str) -> Any:

@@ -153,3 +153,8 @@ async def json_body(request: Request, limit: int = DEFAULT_PAYLOAD_LIMIT) -> Any
         if len(raw) >= memory.TRIM_AFTER_BYTES:
             del raw
             await run_in_threadpool(memory.release_free_memory)
+
+
+def cleanup_type(params: Mapping[str, str]) -> str | None:
+    """``_recover``'s clean-up choice: ``cleanup_type``, or Teraslice's older name ``cleanup``."""
+    return params.get("cleanup_type", params.get("cleanup"))
