@@ -564,6 +564,32 @@ class TsK8sEmulator(kmock.KubernetesEmulator):
             await self._buses[res].put({"type": event, "object": raw})
         return copy.deepcopy(raw)
 
+    async def create_if_owner_lives(
+        self, resource: str, namespace: str, body: dict[str, Any], owner: tuple[str, str, str]
+    ) -> bool:
+        """Create ``body`` only while ``owner`` (resource, name, uid, in ``namespace``) exists
+        and is not being deleted, checked under the lock a deletion takes: what a controller
+        creates for an object deleted meanwhile never appears (a real garbage collector would
+        remove it). True if it was created."""
+        owner_resource, owner_name, owner_uid = owner
+        key = (kmock.resource(owner_resource), namespace, owner_name)
+        async with self._lock:
+            if key not in self._objects or self._objects[key].deleted:
+                return False
+            meta = self._objects[key].raw.get("metadata") or {}
+            if meta.get("uid") != owner_uid or meta.get("deletionTimestamp"):
+                return False
+            fresh = copy.deepcopy(body)
+            self.stamp(fresh, namespace, created=True)
+            res = kmock.resource(resource)
+            new_key = (res, namespace, fresh["metadata"]["name"])
+            if new_key in self._objects:
+                self._objects[new_key].create(fresh)
+            else:
+                self._objects[new_key] = fresh
+            await self._buses[res].put({"type": "ADDED", "object": self._objects[new_key].raw})
+        return True
+
     async def remove_object(self, resource: str, namespace: str, name: str, *, silent: bool = False) -> bool:
         res = kmock.resource(resource)
         key = (res, namespace, name)
@@ -680,6 +706,14 @@ class EmulatorThread:
         """Create or merge-patch an object from the test side (watchers see the event)."""
         result: dict[str, Any] = self._run_on_loop(self.emulator.apply_object(resource, namespace, body))
         return result
+
+    def create_if_owner_lives(
+        self, resource: str, namespace: str, body: dict[str, Any], owner: tuple[str, str, str]
+    ) -> bool:
+        """See :meth:`TsK8sEmulator.create_if_owner_lives`."""
+        creating = self.emulator.create_if_owner_lives(resource, namespace, body, owner)
+        created: bool = self._run_on_loop(creating)
+        return created
 
     def remove(self, resource: str, namespace: str, name: str, *, silent: bool = False) -> bool:
         """Delete an object from the test side (as a controller or GC would); ``silent``: no

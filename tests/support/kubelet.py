@@ -168,7 +168,8 @@ class Kubelet:
             wanted = int(deployment.get("spec", {}).get("replicas") or 0)
             have = [p for p, d in self._workers.items() if d == name]
             for i in range(len(have), wanted):
-                self._create_pod(f"{name}-w{i}", deployment)
+                if not self._create_pod(f"{name}-w{i}", deployment, "apps/v1/deployments"):
+                    break
                 self._workers[f"{name}-w{i}"] = name
         for pod_name, owner in list(self._workers.items()):
             if owner in deployments:
@@ -184,9 +185,13 @@ class Kubelet:
                     "v1/pods", self.namespace, {"metadata": {"name": pod_name, "deletionTimestamp": _now()}}
                 )
 
-    def _create_pod(self, name: str, owner: dict[str, Any]) -> None:
+    def _create_pod(self, name: str, owner: dict[str, Any], owner_resource: str) -> bool:
+        """Create a Running pod from ``owner``'s template, unless the owner was deleted since
+        this tick's snapshot (the pod would never exist for real: the garbage collector
+        removes it). True if it was created."""
         template = owner["spec"]["template"]
-        self.emulator.apply(
+        meta = owner["metadata"]
+        return self.emulator.create_if_owner_lives(
             "v1/pods",
             self.namespace,
             {
@@ -194,6 +199,7 @@ class Kubelet:
                 "spec": copy.deepcopy(template["spec"]),
                 "status": {"phase": "Running", "hostIP": "10.0.0.1", "podIP": "10.1.0.1"},
             },
+            (owner_resource, meta["name"], meta.get("uid", "")),
         )
 
     def _start_controller(self, job_name: str, pod_name: str, job: dict[str, Any]) -> None:
@@ -201,13 +207,14 @@ class Kubelet:
         env = {e["name"]: e.get("value", "") for e in container.get("env", []) if "name" in e}
         execution = decode_execution(env)
         ex_id = str(execution["ex_id"])
+        if not self._create_pod(pod_name, job, "batch/v1/jobs"):
+            return  # the Job was deleted since this tick's snapshot: no pod, no controller
         store = SqliteStore(self.store_path, synchronous="NORMAL")
         controller = ExecutionController(
             execution, store, self.settings, host="127.0.0.1", port=_free_port(), on_step=self.on_step(ex_id)
         )
         entry = _Controller(ex_id, pod_name, job_name, controller, store)
         self._controllers[pod_name] = entry
-        self._create_pod(pod_name, job)
         self.started.append(ex_id)
         entry.future = asyncio.run_coroutine_threadsafe(controller.run(handle_signals=False), self._loop)
 
